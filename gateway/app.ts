@@ -1,0 +1,122 @@
+/**
+ * buildApp(deps): wires the data plane and the control plane without
+ * listening. `main` only reads config, builds, listens and handles signals;
+ * tests build apps directly on port 0.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Config } from './config.ts';
+import { GuardedBackend } from './breakers.ts';
+import { BackendProxy } from './proxy.ts';
+import { createDataPlane, sendError } from './pipeline.ts';
+import { Metrics } from './metrics.ts';
+import type { Logger } from './log.ts';
+import { PinService } from './pins.ts';
+import type { Store } from './store/types.ts';
+import { LiveRouting } from './control/live.ts';
+import { AdminService } from './control/admin-service.ts';
+import { createAuthenticator } from './control/auth.ts';
+import { SplitTracker } from './control/split-tracker.ts';
+import type { DecideEnv } from './decide.ts';
+import { GatewayError } from './errors.ts';
+import { merchantRouter } from '../routes/merchant.ts';
+import { adminRouter } from '../routes/admin.ts';
+import { healthRouter } from '../routes/health.ts';
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  store: Store;
+  log: Logger;
+  /** Clock for pins (tests move it to check expiry). */
+  now?: () => number;
+  metrics?: Metrics;
+}
+
+export interface Gateway {
+  dataApp: express.Express;
+  adminApp: express.Express;
+  live: LiveRouting;
+  metrics: Metrics;
+  backends: Map<string, GuardedBackend>;
+  pins: PinService;
+  /** Loads the ruleset (seeding the store when empty) and starts following changes. */
+  start(): Promise<void>;
+  /** Marks the instance as draining (readyz answers 503). */
+  drain(): void;
+  /** Stops timers and breakers and closes upstream pools; the store is the caller's. */
+  stop(): Promise<void>;
+}
+
+function jsonErrors(log: Logger) {
+  return function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction) {
+    const e = err as { type?: string; status?: number };
+    let mapped = err;
+    if (e?.type === 'entity.parse.failed') mapped = new GatewayError('invalid_json', { cause: err });
+    else if (e?.type === 'entity.too.large') mapped = new GatewayError('payload_too_large', { cause: err });
+    else if (e?.status && e.status < 500 && !(err instanceof GatewayError)) mapped = new GatewayError('bad_request', { cause: err });
+    sendError(res, mapped, req.headers['x-request-id'] as string | undefined, log);
+  };
+}
+
+export function buildApp(deps: AppDeps): Gateway {
+  const { config, store, log } = deps;
+  const metrics = deps.metrics ?? new Metrics();
+  const now = deps.now ?? Date.now;
+  const ttlMs = config.pins.ttlDays * 86_400_000;
+  const pins = new PinService(store, {
+    cacheSize: config.pins.cacheSize, ttlMs, now,
+    events: {
+      onPinOp: (op, outcome) => metrics.pinOps.inc({ op, outcome }),
+      onStoreError: () => metrics.storeErrors.inc(),
+    },
+  });
+  const backends = new Map<string, GuardedBackend>();
+  for (const [name, cfg] of Object.entries(config.backends)) {
+    metrics.setBreaker(name, 'closed');
+    backends.set(name, new GuardedBackend(new BackendProxy(name, cfg), (b, state) => {
+      metrics.setBreaker(b, state);
+      log.warn({ backend: b, state }, 'circuit breaker state changed');
+    }));
+  }
+  const live = new LiveRouting(store, config, log);
+  live.onSwap((s) => metrics.rulesVersion.set(s.rules.version));
+  const unpinned = config.pins.unpinned.map((u) => ({ pattern: u.idPattern ? new RegExp(u.idPattern) : undefined, backend: u.backend }));
+  const split = new SplitTracker(metrics, () => live.state, store);
+  const handle = createDataPlane({ config, live, pins, backends, unpinned, metrics, log, onNewTransaction: (d, s) => split.record(d, s) });
+  const decideEnv = (): DecideEnv => ({
+    state: live.state, backends: config.backends, unpinned, pins, isOpen: (n) => backends.get(n)?.isOpen ?? false,
+  });
+  const service = new AdminService({ store, config, live, pins, decideEnv });
+  let draining = false;
+
+  const dataApp = express();
+  dataApp.disable('x-powered-by');
+  dataApp.set('etag', false);
+  dataApp.use(merchantRouter(handle));
+
+  const adminApp = express();
+  adminApp.disable('x-powered-by');
+  adminApp.use(healthRouter({
+    storeReachable: () => store.ping().then(() => true, () => false),
+    rulesLoaded: () => live.loaded,
+    draining: () => draining,
+  }));
+  adminApp.get('/metrics', async function metricsEndpoint(_req, res) {
+    await split.view().catch(() => {});
+    res.setHeader('content-type', metrics.registry.contentType);
+    res.end(await metrics.registry.metrics());
+  });
+  adminApp.use(adminRouter({ service, authenticate: createAuthenticator(config.admin.tokens), splitView: () => split.view() }));
+  adminApp.use(function notFound(_req, _res, next) { next(new GatewayError('not_found')); });
+  adminApp.use(jsonErrors(log));
+
+  return {
+    dataApp, adminApp, live, metrics, backends, pins,
+    async start() { await live.start(); split.start(); },
+    drain() { draining = true; },
+    async stop() {
+      live.stop();
+      split.stop();
+      for (const b of backends.values()) b.shutdown();
+    },
+  };
+}

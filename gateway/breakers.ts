@@ -1,0 +1,86 @@
+/**
+ * One opossum circuit breaker per backend. Only backend faults count: a 5xx
+ * answer, a timeout, a refused or broken connection. A merchant's 4xx and a
+ * client that hangs up do not. An open breaker answers 503 with Retry-After.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import CircuitBreaker from 'opossum';
+import { GatewayError } from './errors.ts';
+import type { BackendProxy, UpstreamAnswer } from './proxy.ts';
+import { neverReachedBackend } from './upstream-errors.ts';
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** A 5xx answer: counted as a failure, yet already (or about to be) the merchant's answer. */
+class BackendFault extends Error {
+  readonly answer: UpstreamAnswer;
+  constructor(answer: UpstreamAnswer) { super(`backend answered ${answer.status}`); this.answer = answer; }
+}
+
+export interface GuardedSend {
+  body?: Buffer; requestId: string; buffered: boolean;
+  /** An idempotent GET may be retried once on the same backend when the connection failed. */
+  retryable: boolean;
+}
+
+export class GuardedBackend {
+  readonly proxy: BackendProxy;
+  readonly breaker: CircuitBreaker<[IncomingMessage, ServerResponse, GuardedSend], UpstreamAnswer>;
+  readonly #retryAfter: string;
+
+  constructor(proxy: BackendProxy, onState: (backend: string, state: BreakerState) => void) {
+    this.proxy = proxy;
+    const b = proxy.config.breaker;
+    this.#retryAfter = String(Math.max(1, Math.ceil(b.resetTimeoutMs / 1000)));
+    this.breaker = new CircuitBreaker(
+      async (req: IncomingMessage, res: ServerResponse, opts: GuardedSend) => {
+        let answer: UpstreamAnswer;
+        try {
+          answer = await proxy.send(req, res, opts);
+        } catch (err) {
+          if (!opts.retryable || !(err instanceof GatewayError) || !neverReachedBackend(err) || res.headersSent) throw err;
+          answer = await proxy.send(req, res, opts);
+        }
+        if (answer.status >= 500) throw new BackendFault(answer);
+        return answer;
+      },
+      {
+        name: proxy.name,
+        timeout: false, // the proxy's own timer answers 504; opossum must not race it
+        errorThresholdPercentage: b.errorThresholdPercentage,
+        volumeThreshold: b.volumeThreshold,
+        rollingCountTimeout: b.rollingCountTimeoutMs,
+        resetTimeout: b.resetTimeoutMs,
+        rollingPercentilesEnabled: false,
+        errorFilter: (err: unknown) => err instanceof GatewayError && err.code === 'client_closed_request',
+      },
+    );
+    this.breaker.on('open', () => onState(proxy.name, 'open'));
+    this.breaker.on('halfOpen', () => onState(proxy.name, 'half_open'));
+    this.breaker.on('close', () => onState(proxy.name, 'closed'));
+  }
+
+  get isOpen(): boolean {
+    return this.breaker.opened;
+  }
+
+  /** Forwards through the breaker; a 5xx comes back as an answer, an open breaker as 503. */
+  async send(req: IncomingMessage, res: ServerResponse, opts: GuardedSend): Promise<UpstreamAnswer> {
+    try {
+      return await this.breaker.fire(req, res, opts);
+    } catch (err) {
+      if (err instanceof BackendFault) return err.answer;
+      if ((err as NodeJS.ErrnoException).code === 'EOPENBREAKER') {
+        throw new GatewayError('backend_unavailable', {
+          message: `Backend "${this.proxy.name}" is unavailable (circuit open)`, cause: err, headers: { 'retry-after': this.#retryAfter },
+        });
+      }
+      throw err;
+    }
+  }
+
+  shutdown(): void {
+    this.breaker.shutdown();
+    this.proxy.close();
+  }
+}

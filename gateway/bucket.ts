@@ -1,0 +1,9 @@
+/** The split bucket of SPEC section 4: murmur3_x86_32(salt + ":" + key, seed 0) mod 10000. */
+import murmur from 'murmurhash';
+
+export const BUCKETS = 10_000;
+
+/** Bucket 0..9999 of a key under a rule's salt. */
+export function bucketOf(salt: string, key: string): number {
+  return murmur.v3(`${salt}:${key}`, 0) % BUCKETS;
+}

@@ -1,0 +1,168 @@
+/**
+ * The control plane's operations: rules (versioned, compare-and-set),
+ * rollback, merchant flags, explain, pins and audit. Every write is
+ * validated, audited, published to every instance, and applied on this
+ * instance before the call answers.
+ */
+import type { Config } from '../config.ts';
+import { decide, type DecideEnv, type Subject } from '../decide.ts';
+import { GatewayError } from '../errors.ts';
+import { identify } from '../identify.ts';
+import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
+import { rulesetProblems, type Ruleset } from '../rules.ts';
+import { VersionConflictError, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
+import type { LiveRouting } from './live.ts';
+
+const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export interface ExplainQuery {
+  apiVersion?: string; merchant?: string; path?: string; orderId?: string; method?: string; idempotencyKey?: string;
+}
+
+export class AdminService {
+  readonly #store: Store;
+  readonly #config: Readonly<Config>;
+  readonly #live: LiveRouting;
+  readonly #pins: PinService;
+  readonly #env: () => DecideEnv;
+
+  constructor(deps: { store: Store; config: Readonly<Config>; live: LiveRouting; pins: PinService; decideEnv: () => DecideEnv }) {
+    this.#store = deps.store;
+    this.#config = deps.config;
+    this.#live = deps.live;
+    this.#pins = deps.pins;
+    this.#env = deps.decideEnv;
+  }
+
+  async #storeCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof GatewayError || err instanceof VersionConflictError) throw err;
+      throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
+    }
+  }
+
+  async currentRules(): Promise<StoredRuleset> {
+    const r = await this.#storeCall(() => this.#store.getRules());
+    if (!r) throw new GatewayError('store_unavailable', { message: 'No ruleset is stored yet' });
+    return r;
+  }
+
+  history() { return this.#storeCall(() => this.#store.rulesHistory()); }
+
+  async version(n: number): Promise<StoredRuleset | null> {
+    return this.#storeCall(() => this.#store.getRulesVersion(n));
+  }
+
+  /** Validates and stores a new ruleset version; `ifVersion` from If-Match. */
+  async putRules(body: unknown, actor: string, ifVersion?: number, action = 'rules.put'): Promise<StoredRuleset> {
+    const { comment, ...rest } = (body && typeof body === 'object' ? body : {}) as Ruleset & { comment?: string };
+    const problems = rulesetProblems(body, this.#config.backends);
+    if (problems.length > 0) throw new GatewayError('invalid_ruleset', { details: problems });
+    const ruleset = rest as Ruleset;
+    return this.#storeCall(async () => {
+      const before = await this.#store.getRules();
+      let stored: StoredRuleset;
+      try {
+        stored = await this.#store.putRules(ruleset, { actor, comment, ifVersion, now: new Date() });
+      } catch (err) {
+        if (err instanceof VersionConflictError) {
+          throw new GatewayError('version_conflict', { message: `The ruleset is at version ${err.current}; re-read it and retry`, details: { current: err.current } });
+        }
+        throw err;
+      }
+      await this.#audit(actor, action, 'rules', before && { version: before.version, ruleset: before.ruleset }, { version: stored.version, ruleset: stored.ruleset, comment });
+      await this.#publishAndApply({ kind: 'rules', version: stored.version });
+      return stored;
+    });
+  }
+
+  async rollback(version: unknown, actor: string): Promise<StoredRuleset> {
+    if (!Number.isInteger(version) || (version as number) < 1) {
+      throw new GatewayError('invalid_request', { details: [{ path: '/version', message: 'must be a version number (integer >= 1)' }] });
+    }
+    const old = await this.version(version as number);
+    if (!old) throw new GatewayError('not_found', { message: `No ruleset version ${version}` });
+    return this.putRules({ ...old.ruleset, comment: `rollback to version ${version}` }, actor, undefined, 'rules.rollback');
+  }
+
+  flags() { return this.#storeCall(() => this.#store.listFlags()); }
+
+  async flag(merchant: string): Promise<MerchantFlag | null> {
+    return this.#storeCall(() => this.#store.getFlag(merchant));
+  }
+
+  async putFlag(merchant: string, body: unknown, actor: string): Promise<MerchantFlag> {
+    const b = (body && typeof body === 'object' ? body : {}) as { backend?: unknown; comment?: unknown };
+    const problems: { path: string; message: string }[] = [];
+    if (!MERCHANT_ID.test(merchant)) problems.push({ path: '/merchant', message: 'must be 1-64 characters [A-Za-z0-9_.-]' });
+    if (typeof b.backend !== 'string' || !this.#config.backends[b.backend]) {
+      problems.push({ path: '/backend', message: `must be one of ${Object.keys(this.#config.backends).join(', ')}` });
+    }
+    if (b.comment !== undefined && (typeof b.comment !== 'string' || b.comment.length > 1000)) problems.push({ path: '/comment', message: 'must be a string of at most 1000 characters' });
+    for (const k of Object.keys(b)) if (k !== 'backend' && k !== 'comment') problems.push({ path: `/${k}`, message: 'is not an allowed field' });
+    if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
+    const flag: MerchantFlag = {
+      merchant, backend: b.backend as string, updatedAt: new Date().toISOString(), updatedBy: actor,
+      ...(typeof b.comment === 'string' ? { comment: b.comment } : {}),
+    };
+    return this.#storeCall(async () => {
+      const before = await this.#store.putFlag(flag);
+      await this.#audit(actor, 'merchant.put', merchant, before, flag);
+      await this.#publishAndApply({ kind: 'flags', merchant });
+      return flag;
+    });
+  }
+
+  async deleteFlag(merchant: string, actor: string): Promise<MerchantFlag | null> {
+    return this.#storeCall(async () => {
+      const before = await this.#store.deleteFlag(merchant);
+      if (before) {
+        await this.#audit(actor, 'merchant.delete', merchant, before, null);
+        await this.#publishAndApply({ kind: 'flags', merchant });
+      }
+      return before;
+    });
+  }
+
+  audit(limit: number) { return this.#storeCall(() => this.#store.listAudit(limit)); }
+
+  async #audit(actor: string, action: string, target: string, before: unknown, after: unknown): Promise<void> {
+    await this.#store.appendAudit({ time: new Date().toISOString(), actor, action, target, before: before ?? null, after: after ?? null });
+  }
+
+  async #publishAndApply(event: { kind: 'rules' | 'flags'; version?: number; merchant?: string }): Promise<void> {
+    await this.#store.publish(event);
+    await this.#live.reload();
+  }
+
+  /** What the data plane would do now for such a request, without doing it (no pin is written). */
+  async explain(q: ExplainQuery) {
+    const apiVersion = q.apiVersion ?? /^\/api\/(v[12])\//.exec(q.path ?? '')?.[1];
+    const problems: { path: string; message: string }[] = [];
+    if (apiVersion !== 'v1' && apiVersion !== 'v2') problems.push({ path: '/apiVersion', message: 'must be v1 or v2' });
+    if (!q.merchant || !MERCHANT_ID.test(q.merchant)) problems.push({ path: '/merchant', message: 'is required: 1-64 characters [A-Za-z0-9_.-]' });
+    if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
+    const method = (q.method ?? (q.path ? 'GET' : 'POST')).toUpperCase();
+    const t = identify(method, q.path ?? `/api/${apiVersion}/payments`);
+    if (t.apiVersion !== apiVersion) throw new GatewayError('invalid_request', { details: [{ path: '/path', message: `is not under /api/${apiVersion}/` }] });
+    const orderId = q.orderId ?? t.query.get(t.orderField) ?? undefined;
+    if ((t.endpoint === 'create' || t.endpoint === 'query') && !orderId) {
+      throw new GatewayError('invalid_request', { details: [{ path: '/orderId', message: `is required to explain a ${t.endpoint}` }] });
+    }
+    const subject: Subject = { t, merchant: q.merchant!, method, orderId, idempotencyKey: q.idempotencyKey, header: () => undefined };
+    const env = { ...this.#env(), pins: readOnlyPins(this.#pins) };
+    try {
+      const d = await decide(env, subject);
+      return { backend: d.backend, reason: d.reason, rule: d.rule, bucket: d.bucket, pinned: d.pinned, rulesVersion: env.state.rules.version, endpoint: t.endpoint };
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      return { backend: null, reason: 'refused', pinned: false, refusal: { status: err.status, error: err.code, message: err.message }, rulesVersion: env.state.rules.version, endpoint: t.endpoint };
+    }
+  }
+
+  async pin(transactionId: string) {
+    return this.#pins.lookup(pinKey.transaction(transactionId));
+  }
+}

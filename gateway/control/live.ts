@@ -1,0 +1,104 @@
+/**
+ * The routing state this instance serves from memory: the compiled current
+ * ruleset and the merchant flags, swapped atomically as one immutable
+ * object. It learns of changes from the store's pub/sub, and re-reads the
+ * store periodically so that an instance that missed a message converges.
+ */
+import type { Config } from '../config.ts';
+import { readRulesFile } from '../config.ts';
+import type { RoutingState } from '../decide.ts';
+import { compileRules, rulesetProblems } from '../rules.ts';
+import { VersionConflictError, type ChangeEvent, type Store, type StoredRuleset } from '../store/types.ts';
+import type { Logger } from '../log.ts';
+
+export class LiveRouting {
+  #state: RoutingState | null = null;
+  #meta: Omit<StoredRuleset, 'ruleset'> | null = null;
+  readonly #store: Store;
+  readonly #config: Readonly<Config>;
+  readonly #log: Logger;
+  readonly #listeners: ((s: RoutingState) => void)[] = [];
+  #timer?: NodeJS.Timeout;
+  #unsubscribe?: () => void;
+  #reloading: Promise<void> | null = null;
+  #again = false;
+
+  constructor(store: Store, config: Readonly<Config>, log: Logger) {
+    this.#store = store;
+    this.#config = config;
+    this.#log = log;
+  }
+
+  /** The state the data plane routes by; throws before the first load. */
+  get state(): RoutingState {
+    if (!this.#state) throw new Error('routing state not loaded');
+    return this.#state;
+  }
+
+  get loaded(): boolean { return this.#state !== null; }
+  get meta(): Omit<StoredRuleset, 'ruleset'> | null { return this.#meta; }
+
+  onSwap(fn: (s: RoutingState) => void): void { this.#listeners.push(fn); }
+
+  /** First load: seeds the store from the config's rules file when it holds no ruleset. Then follows changes. */
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#store.subscribe((e: ChangeEvent) => {
+      if (e.kind === 'rules' || e.kind === 'flags') void this.reload();
+    });
+    let stored = await this.#store.getRules();
+    if (!stored) stored = await this.#seed();
+    await this.#apply(stored);
+    const everyMs = this.#config.redis.refreshSeconds * 1000;
+    this.#timer = setInterval(() => void this.reload(), everyMs);
+    this.#timer.unref();
+  }
+
+  async #seed(): Promise<StoredRuleset> {
+    if (!this.#config.rules) throw new Error('the store holds no ruleset and the config names no rules file');
+    const raw = readRulesFile(this.#config.rules);
+    const problems = rulesetProblems(raw, this.#config.backends);
+    if (problems.length > 0) {
+      throw new Error(`rules file ${this.#config.rules} is invalid:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    }
+    try {
+      return await this.#store.putRules(raw as any, { actor: 'config', comment: `initial ruleset from ${this.#config.rules}`, ifVersion: 0, now: new Date() });
+    } catch (err) {
+      if (!(err instanceof VersionConflictError)) throw err;
+      return (await this.#store.getRules())!; // another instance seeded it first
+    }
+  }
+
+  async #apply(stored: StoredRuleset): Promise<void> {
+    const flagsList = await this.#store.listFlags();
+    const same = this.#state && this.#state.rules.version === stored.version;
+    const rules = same ? this.#state!.rules : compileRules(stored.ruleset, stored.version, this.#config.backends);
+    const flags = new Map(flagsList.filter((f) => this.#config.backends[f.backend]).map((f) => [f.merchant, f.backend]));
+    this.#state = Object.freeze({ rules, flags });
+    const { ruleset: _r, ...meta } = stored;
+    this.#meta = meta;
+    for (const fn of this.#listeners) fn(this.#state);
+  }
+
+  /** Re-reads rules and flags; concurrent calls coalesce, and a call during a reload runs once more after it. */
+  reload(): Promise<void> {
+    if (this.#reloading) { this.#again = true; return this.#reloading; }
+    this.#reloading = (async () => {
+      do {
+        this.#again = false;
+        try {
+          const stored = await this.#store.getRules();
+          if (stored) await this.#apply(stored);
+        } catch (err) {
+          this.#log.warn({ err: (err as Error).message }, 'could not refresh rules from the store; serving the last known rules');
+        }
+      } while (this.#again);
+      this.#reloading = null;
+    })();
+    return this.#reloading;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#unsubscribe?.();
+  }
+}

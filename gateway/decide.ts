@@ -1,0 +1,132 @@
+/**
+ * Decide: the routing decision of SPEC section 4, steps 3 to 7 (pinned,
+ * unpinned, merchant flag, rules, default). The data plane and the admin
+ * explain call both run exactly this function; explain passes a read-only
+ * pin port.
+ */
+import type { ApiVersion, BackendConfig } from './config.ts';
+import { GatewayError } from './errors.ts';
+import type { Identified } from './identify.ts';
+import { pinKey, type PinPort } from './pins.ts';
+import type { CompiledRules, RouteInput } from './rules.ts';
+
+/** The routing state the control plane swaps atomically: one compiled ruleset and the flags. */
+export interface RoutingState {
+  readonly rules: CompiledRules;
+  readonly flags: ReadonlyMap<string, string>;
+}
+
+export interface UnpinnedRoute { pattern?: RegExp; backend: string }
+
+export interface DecideEnv {
+  state: RoutingState;
+  backends: Readonly<Record<string, BackendConfig>>;
+  unpinned: readonly UnpinnedRoute[];
+  pins: PinPort;
+  /** True when a backend's breaker is open (new transactions may fail over). */
+  isOpen(backend: string): boolean;
+}
+
+/** What a request names, as far as routing cares. */
+export interface Subject {
+  t: Identified;
+  merchant: string;
+  method: string;
+  orderId?: string;
+  idempotencyKey?: string;
+  header(name: string): string | undefined;
+}
+
+export interface Decision {
+  backend: string;
+  reason: string;
+  rule?: string;
+  bucket?: number;
+  pinned: boolean;
+  /** Pin keys this request pinned (creates), for the response-side pin of the transaction id. */
+  follow?: 'transaction';
+}
+
+function speaks(env: DecideEnv, backend: string, v: ApiVersion): boolean {
+  return env.backends[backend]?.apiVersions.includes(v) ?? false;
+}
+
+function pinnedTo(env: DecideEnv, s: Subject, backend: string): Decision {
+  if (!speaks(env, backend, s.t.apiVersion)) {
+    const versions = env.backends[backend]?.apiVersions ?? [];
+    throw new GatewayError('version_mismatch', {
+      message: `This transaction lives on "${backend}", which speaks ${versions.join(', ')}; call it through that version`,
+      details: { backend, apiVersions: versions },
+    });
+  }
+  return { backend, reason: 'pinned', pinned: true };
+}
+
+/** Steps 5-7 and failover: where a new transaction (or an unmodelled call) goes. */
+export function chooseNew(env: DecideEnv, s: Subject): Decision {
+  const flagged = env.state.flags.get(s.merchant);
+  if (flagged !== undefined && speaks(env, flagged, s.t.apiVersion)) {
+    return { backend: flagged, reason: 'merchant-flag', pinned: false };
+  }
+  const input: RouteInput = {
+    apiVersion: s.t.apiVersion, merchant: s.merchant, method: s.method, path: s.t.path,
+    orderId: s.orderId, header: s.header,
+  };
+  const c = env.state.rules.choose(input);
+  if (c.failover !== undefined && env.isOpen(c.backend) && !env.isOpen(c.failover)) {
+    return { backend: c.failover, reason: `failover:${c.rule}`, rule: c.rule, bucket: c.bucket, pinned: false };
+  }
+  return { backend: c.backend, reason: c.reason, rule: c.rule, bucket: c.bucket, pinned: false };
+}
+
+/** Step 4: a follow-up for a transaction id with no pin. `storeFailed` = the pin lookup could not answer. */
+function unpinned(env: DecideEnv, s: Subject, id: string | undefined, storeFailed: unknown): Decision {
+  if (id !== undefined) {
+    for (const u of env.unpinned) {
+      if (u.pattern?.test(id)) return withVersion(env, s, { backend: u.backend, reason: 'unpinned', pinned: false });
+    }
+  }
+  if (storeFailed) throw storeFailed;
+  const last = env.unpinned[env.unpinned.length - 1];
+  return withVersion(env, s, { backend: last.backend, reason: 'unpinned', pinned: false });
+}
+
+function withVersion(env: DecideEnv, s: Subject, d: Decision): Decision {
+  return speaks(env, d.backend, s.t.apiVersion) ? d : { ...pinnedTo(env, s, d.backend), reason: d.reason, pinned: false };
+}
+
+async function lookupOrFail(env: DecideEnv, key: string): Promise<{ pin: Awaited<ReturnType<PinPort['lookup']>>; failed?: unknown }> {
+  try {
+    return { pin: await env.pins.lookup(key) };
+  } catch (err) {
+    return { pin: null, failed: err };
+  }
+}
+
+/** The whole decision for one request. Creates are pinned here (set-if-absent) before they are forwarded. */
+export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
+  const { t } = s;
+  switch (t.endpoint) {
+    case 'create': {
+      const fresh = chooseNew(env, s);
+      // Order number first: two racing creates for one order meet on this key.
+      const byOrder = await env.pins.claim(pinKey.order(s.merchant, s.orderId!), fresh.backend);
+      let decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, byOrder.backend);
+      if (s.idempotencyKey !== undefined) {
+        const byKey = await env.pins.claim(pinKey.idempotency(s.merchant, s.idempotencyKey), decision.backend);
+        if (byKey.backend !== decision.backend) decision = pinnedTo(env, s, byKey.backend);
+      }
+      return { ...decision, follow: 'transaction' };
+    }
+    case 'get': case 'refund': case 'close': {
+      const { pin, failed } = await lookupOrFail(env, pinKey.transaction(t.transactionId!));
+      return pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, t.transactionId, failed);
+    }
+    case 'query': {
+      const { pin, failed } = await lookupOrFail(env, pinKey.order(s.merchant, s.orderId!));
+      return pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, undefined, failed);
+    }
+    case 'unmodelled':
+      return chooseNew(env, s);
+  }
+}

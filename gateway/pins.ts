@@ -1,0 +1,104 @@
+/**
+ * Transaction pins: which backend holds a transaction. Read through an
+ * in-process LRU cache (a pin never moves, so a cached pin is always right);
+ * a store failure becomes `pin_store_unavailable`, never a guess.
+ */
+import { LRUCache } from 'lru-cache';
+import { GatewayError } from './errors.ts';
+import type { Pin, PinResult, Store } from './store/types.ts';
+
+/** Pin keys. Merchant ids and order numbers never contain ':' (both are validated). */
+export const pinKey = {
+  transaction: (id: string) => `t:${id}`,
+  order: (merchant: string, order: string) => `o:${merchant}:${order}`,
+  idempotency: (merchant: string, key: string) => `k:${merchant}:${key}`,
+};
+
+export interface PinEvents {
+  /** op: lookup | claim; outcome: hit (cache) | found | absent | created | error */
+  onPinOp?(op: 'lookup' | 'claim', outcome: string): void;
+  onStoreError?(err: unknown): void;
+}
+
+export interface PinPort {
+  /** The live pin of a key, or null; throws pin_store_unavailable when the store cannot tell. */
+  lookup(key: string): Promise<Pin | null>;
+  /** Pins a key unless already pinned; returns the pin that holds. */
+  claim(key: string, backend: string): Promise<PinResult>;
+}
+
+export class PinService implements PinPort {
+  readonly #store: Store;
+  readonly #cache: LRUCache<string, Pin> | null;
+  readonly #now: () => number;
+  readonly #events: PinEvents;
+  readonly #ttlMs: number;
+
+  constructor(store: Store, opts: { cacheSize: number; ttlMs: number; now?: () => number; events?: PinEvents }) {
+    this.#ttlMs = opts.ttlMs;
+    this.#store = store;
+    this.#cache = opts.cacheSize > 0 ? new LRUCache({ max: opts.cacheSize }) : null;
+    this.#now = opts.now ?? Date.now;
+    this.#events = opts.events ?? {};
+  }
+
+  #cached(key: string, now: number): Pin | null {
+    const pin = this.#cache?.get(key);
+    if (!pin) return null;
+    if (pin.expiresAt <= now) { this.#cache!.delete(key); return null; }
+    return pin;
+  }
+
+  #fail(op: 'lookup' | 'claim', err: unknown): never {
+    this.#events.onPinOp?.(op, 'error');
+    this.#events.onStoreError?.(err);
+    throw new GatewayError('pin_store_unavailable', { cause: err, headers: { 'retry-after': '1' } });
+  }
+
+  async lookup(key: string): Promise<Pin | null> {
+    const now = this.#now();
+    const hit = this.#cached(key, now);
+    if (hit) { this.#events.onPinOp?.('lookup', 'hit'); return hit; }
+    let pin: Pin | null;
+    try {
+      pin = await this.#store.getPin(key, now);
+    } catch (err) {
+      this.#fail('lookup', err);
+    }
+    this.#events.onPinOp?.('lookup', pin ? 'found' : 'absent');
+    if (pin) this.#cache?.set(key, pin);
+    return pin;
+  }
+
+  async claim(key: string, backend: string): Promise<PinResult> {
+    const now = this.#now();
+    const hit = this.#cached(key, now);
+    if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
+    let pin: PinResult;
+    try {
+      pin = await this.#store.pinIfAbsent(key, backend, now);
+    } catch (err) {
+      this.#fail('claim', err);
+    }
+    this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
+    this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+    return pin;
+  }
+
+  /** Remembers a pin locally only (its store write failed; this instance still routes it right). */
+  remember(key: string, backend: string): void {
+    const now = this.#now();
+    this.#cache?.set(key, { backend, pinnedAt: now, expiresAt: now + this.#ttlMs });
+  }
+}
+
+/** A read-only view for explain: claims only look, never write. */
+export function readOnlyPins(pins: PinPort): PinPort {
+  return {
+    lookup: (key) => pins.lookup(key),
+    async claim(key, backend) {
+      const pin = await pins.lookup(key);
+      return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Proxy: one http-proxy-middleware instance per backend and mode, created
+ * once, on a keep-alive agent whose idle timeout is below the backend's.
+ * The body read by the gateway is re-sent byte for byte; responses stream,
+ * except a create's, which is buffered so that its transaction id is pinned
+ * before the merchant can follow it up.
+ */
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
+import type { BackendConfig } from './config.ts';
+import { mapUpstreamError } from './upstream-errors.ts';
+import { GatewayError } from './errors.ts';
+
+/** What the backend answered: the status always; headers and body when buffered. */
+export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }
+
+interface Exchange {
+  backend: string;
+  body?: Buffer;
+  requestId: string;
+  timeoutMs: number;
+  timer?: NodeJS.Timeout;
+  timedOut: boolean;
+  settle(answer: UpstreamAnswer | null, err?: GatewayError): void;
+}
+
+const exchanges = new WeakMap<IncomingMessage, Exchange>();
+
+/** Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1) and the gateway's own. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect'];
+const MAX_BUFFERED = 1 << 20;
+
+function stripRequestHeaders(proxyReq: http.ClientRequest): void {
+  for (const name of proxyReq.getHeaderNames()) {
+    if (HOP_BY_HOP.includes(name) || name.startsWith('x-cutover-')) proxyReq.removeHeader(name);
+  }
+}
+
+function pluginFor(buffered: boolean): Plugin {
+  return function cutoverExchange(proxyServer) {
+    proxyServer.on('proxyReq', (proxyReq, req) => {
+      const ex = exchanges.get(req);
+      if (!ex) return;
+      stripRequestHeaders(proxyReq);
+      proxyReq.setHeader('x-request-id', ex.requestId);
+      proxyReq.setHeader('content-length', ex.body?.length ?? 0);
+      if (ex.body && ex.body.length > 0) proxyReq.write(ex.body);
+      ex.timer = setTimeout(() => { ex.timedOut = true; proxyReq.destroy(); }, ex.timeoutMs);
+    });
+    proxyServer.on('proxyRes', (proxyRes, req) => {
+      const ex = exchanges.get(req);
+      if (!ex) return;
+      if (!buffered) {
+        clearTimeout(ex.timer);
+        ex.settle({ status: proxyRes.statusCode ?? 502 });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      proxyRes.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BUFFERED) proxyRes.destroy(new Error('create response over 1 MiB'));
+        else chunks.push(c);
+      });
+      proxyRes.on('end', () => {
+        clearTimeout(ex.timer);
+        ex.settle({ status: proxyRes.statusCode ?? 502, headers: proxyRes.headers, body: Buffer.concat(chunks) });
+      });
+      proxyRes.on('error', (err) => { clearTimeout(ex.timer); ex.settle(null, mapUpstreamError(err, ex)); });
+    });
+    proxyServer.on('error', (err, req) => {
+      const ex = exchanges.get(req as IncomingMessage);
+      if (!ex) return;
+      clearTimeout(ex.timer);
+      ex.settle(null, mapUpstreamError(err, ex));
+    });
+  };
+}
+
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => Promise<void>;
+
+/** A backend's two proxies and its connection pool. */
+export class BackendProxy {
+  readonly name: string;
+  readonly config: Readonly<BackendConfig>;
+  readonly agent: http.Agent;
+  readonly #streaming: Middleware;
+  readonly #buffered: Middleware;
+
+  constructor(name: string, config: Readonly<BackendConfig>) {
+    this.name = name;
+    this.config = config;
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: config.maxSockets, timeout: config.keepAliveIdleMs, scheduling: 'lifo' });
+    const common = { target: config.url, agent: this.agent, xfwd: true, changeOrigin: true, ejectPlugins: true } as const;
+    this.#streaming = createProxyMiddleware({ ...common, plugins: [pluginFor(false)] }) as unknown as Middleware;
+    this.#buffered = createProxyMiddleware({ ...common, selfHandleResponse: true, plugins: [pluginFor(true)] }) as unknown as Middleware;
+  }
+
+  /**
+   * Sends the request to the backend. Streaming: resolves once the response
+   * head is on its way to the merchant. Buffered: resolves with the whole
+   * answer, nothing written to `res`. Rejects with a mapped GatewayError when
+   * no answer came.
+   */
+  send(req: IncomingMessage, res: ServerResponse, opts: { body?: Buffer; requestId: string; buffered: boolean }): Promise<UpstreamAnswer> {
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const ex: Exchange = {
+        backend: this.name, body: opts.body, requestId: opts.requestId, timeoutMs: this.config.timeoutMs, timedOut: false,
+        settle(answer, err) {
+          if (done) return;
+          done = true;
+          exchanges.delete(req);
+          if (answer) resolve(answer); else reject(err);
+        },
+      };
+      exchanges.set(req, ex);
+      res.once('close', () => {
+        clearTimeout(ex.timer);
+        ex.settle(null, new GatewayError('client_closed_request'));
+      });
+      const mw = opts.buffered ? this.#buffered : this.#streaming;
+      mw(req, res, (err) => { if (err) ex.settle(null, mapUpstreamError(err, ex)); });
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The answer side of a create: the backend's answer was buffered so that the
+ * transaction id it returns is pinned before the merchant can follow it up.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Identified } from './identify.ts';
+import type { Logger } from './log.ts';
+import { pinKey, type PinService } from './pins.ts';
+import type { UpstreamAnswer } from './proxy.ts';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'trailer', 'te']);
+
+/** Pins the transaction id a successful create returned (v1 `trade_no`, v2 `id`). */
+export async function pinTransaction(pins: PinService, t: Identified, answer: UpstreamAnswer, backend: string, log: Logger, requestId: string): Promise<void> {
+  if (answer.status < 200 || answer.status >= 300 || !answer.body) return;
+  let id: unknown;
+  try {
+    const json = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+    id = t.apiVersion === 'v1' ? json.trade_no : json.id;
+  } catch {
+    return;
+  }
+  if (typeof id !== 'string' || id.length === 0 || id.length > 64) return;
+  try {
+    const pin = await pins.claim(pinKey.transaction(id), backend);
+    if (pin.backend !== backend) log.error({ requestId, transactionId: id, backend, pinned: pin.backend }, 'transaction id already pinned to another backend');
+  } catch (err) {
+    // The payment exists on `backend`; the merchant must get its answer. The order pin
+    // is in place; follow-ups by id fail closed (503) on instances without the pin.
+    pins.remember(pinKey.transaction(id), backend);
+    log.error({ requestId, transactionId: id, backend, err: (err as Error).message }, 'could not pin transaction id');
+  }
+}
+
+/** Writes a buffered backend answer to the merchant. */
+export function writeBuffered(res: ServerResponse, answer: UpstreamAnswer): void {
+  res.statusCode = answer.status;
+  for (const [name, value] of Object.entries(answer.headers ?? {})) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith('x-cutover-')) continue;
+    res.setHeader(name, value);
+  }
+  res.setHeader('content-length', answer.body?.length ?? 0);
+  res.end(answer.body);
+}

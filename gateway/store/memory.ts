@@ -1,0 +1,152 @@
+/**
+ * The embedded store: everything in this process's memory. For a single
+ * instance (the demo, tests, trying Cutover out); state is lost on exit.
+ */
+import { EventEmitter } from 'node:events';
+import type { Ruleset } from '../rules.ts';
+import {
+  VersionConflictError,
+  type AuditEntry, type ChangeEvent, type MerchantFlag, type Pin, type PinResult,
+  type RulesetMeta, type Store, type StoredRuleset,
+} from './types.ts';
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  readonly #ttlMs: number;
+  readonly #pins = new Map<string, { backend: string; pinnedAt: number }>();
+  readonly #versions: StoredRuleset[] = [];
+  readonly #flags = new Map<string, MerchantFlag>();
+  readonly #audit: AuditEntry[] = [];
+  readonly #events = new EventEmitter();
+  readonly #docs = new Map<string, { rev: number; value: unknown }>();
+  readonly #leases = new Map<string, { owner: string; until: number }>();
+  readonly #counters = new Map<string, { until: number; fields: Record<string, number> }>();
+
+  constructor(opts: { pinTtlMs: number }) {
+    this.#ttlMs = opts.pinTtlMs;
+    this.#events.setMaxListeners(0);
+  }
+
+  async ping(): Promise<void> {}
+
+  #live(key: string, now: number): Pin | null {
+    const p = this.#pins.get(key);
+    if (!p) return null;
+    const expiresAt = p.pinnedAt + this.#ttlMs;
+    if (expiresAt <= now) { this.#pins.delete(key); return null; }
+    return { backend: p.backend, pinnedAt: p.pinnedAt, expiresAt };
+  }
+
+  async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
+    const existing = this.#live(key, now);
+    if (existing) return { ...existing, created: false };
+    this.#pins.set(key, { backend, pinnedAt: now });
+    return { backend, pinnedAt: now, expiresAt: now + this.#ttlMs, created: true };
+  }
+
+  async getPin(key: string, now: number): Promise<Pin | null> {
+    return this.#live(key, now);
+  }
+
+  async getRules(): Promise<StoredRuleset | null> {
+    return structuredClone(this.#versions.at(-1) ?? null);
+  }
+
+  async getRulesVersion(version: number): Promise<StoredRuleset | null> {
+    return structuredClone(this.#versions[version - 1] ?? null);
+  }
+
+  async rulesHistory(): Promise<RulesetMeta[]> {
+    return this.#versions.map(({ ruleset: _ruleset, ...meta }) => ({ ...meta }));
+  }
+
+  async putRules(ruleset: Ruleset, meta: { actor: string; comment?: string; ifVersion?: number; now: Date }): Promise<StoredRuleset> {
+    const current = this.#versions.length;
+    if (meta.ifVersion !== undefined && meta.ifVersion !== current) throw new VersionConflictError(current);
+    const stored: StoredRuleset = {
+      version: current + 1, updatedAt: meta.now.toISOString(), updatedBy: meta.actor,
+      ...(meta.comment !== undefined ? { comment: meta.comment } : {}),
+      ruleset: structuredClone(ruleset),
+    };
+    this.#versions.push(stored);
+    return structuredClone(stored);
+  }
+
+  async listFlags(): Promise<MerchantFlag[]> {
+    return [...this.#flags.values()].map((f) => ({ ...f }));
+  }
+
+  async getFlag(merchant: string): Promise<MerchantFlag | null> {
+    const f = this.#flags.get(merchant);
+    return f ? { ...f } : null;
+  }
+
+  async putFlag(flag: MerchantFlag): Promise<MerchantFlag | null> {
+    const before = this.#flags.get(flag.merchant) ?? null;
+    this.#flags.set(flag.merchant, { ...flag });
+    return before;
+  }
+
+  async deleteFlag(merchant: string): Promise<MerchantFlag | null> {
+    const before = this.#flags.get(merchant) ?? null;
+    this.#flags.delete(merchant);
+    return before;
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    this.#audit.push(structuredClone(entry));
+  }
+
+  async listAudit(limit: number): Promise<AuditEntry[]> {
+    return structuredClone(this.#audit.slice(-limit).reverse());
+  }
+
+  async publish(event: ChangeEvent): Promise<void> {
+    queueMicrotask(() => this.#events.emit('change', event));
+  }
+
+  subscribe(handler: (event: ChangeEvent) => void): () => void {
+    this.#events.on('change', handler);
+    return () => this.#events.off('change', handler);
+  }
+
+  async getDoc<T>(name: string): Promise<{ rev: number; value: T } | null> {
+    const d = this.#docs.get(name);
+    return d ? { rev: d.rev, value: structuredClone(d.value) as T } : null;
+  }
+
+  async putDoc<T>(name: string, value: T, ifRev: number): Promise<number | null> {
+    const rev = this.#docs.get(name)?.rev ?? 0;
+    if (rev !== ifRev) return null;
+    this.#docs.set(name, { rev: rev + 1, value: structuredClone(value) });
+    return rev + 1;
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const l = this.#leases.get(name);
+    if (l && l.owner !== owner && l.until > now) return false;
+    this.#leases.set(name, { owner, until: now + ttlMs });
+    return true;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    if (this.#leases.get(name)?.owner === owner) this.#leases.delete(name);
+  }
+
+  async addCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    let c = this.#counters.get(name);
+    if (!c || c.until <= now) { c = { until: now + ttlMs, fields: {} }; this.#counters.set(name, c); }
+    for (const [k, v] of Object.entries(fields)) c.fields[k] = (c.fields[k] ?? 0) + v;
+  }
+
+  async readCounters(name: string): Promise<Record<string, number>> {
+    const c = this.#counters.get(name);
+    return c && c.until > Date.now() ? { ...c.fields } : {};
+  }
+
+  async close(): Promise<void> {
+    this.#events.removeAllListeners();
+  }
+}

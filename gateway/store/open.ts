@@ -1,0 +1,23 @@
+/** Opens the store the configuration names: Redis when a URL is set, else the embedded one (with a warning). */
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { MemoryStore } from './memory.ts';
+import { RedisStore } from './redis.ts';
+import type { Store } from './types.ts';
+
+export async function openStore(config: Readonly<Config>, log: Logger): Promise<Store> {
+  const pinTtlMs = config.pins.ttlDays * 86_400_000;
+  if (!config.redis.url) {
+    log.warn('no REDIS_URL or redis.url set: using the embedded in-memory store (single instance only; state is lost on exit)');
+    return new MemoryStore({ pinTtlMs });
+  }
+  let lastError = '';
+  return RedisStore.connect({
+    url: config.redis.url, prefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs,
+    pinTtlMs, backends: Object.keys(config.backends),
+    onError: (err) => {
+      if (err.message !== lastError) log.warn({ err: err.message }, 'redis connection error');
+      lastError = err.message;
+    },
+  });
+}

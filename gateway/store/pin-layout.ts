@@ -1,0 +1,87 @@
+/**
+ * How pins are laid out in Redis, chosen for memory and for Redis Cluster.
+ *
+ * A pin is one field in a small hash, not a key of its own: a key costs about
+ * 70-90 bytes, a field in a listpack-encoded hash about 20. The field is a
+ * 96-bit digest of the pin key (16 base64url characters), so every field has
+ * the same small size whatever the merchant's order numbers look like.
+ *
+ * Redis 7.0 has no per-field expiry, so hashes are cut by time window: a pin
+ * goes into the hash of the window it was created in, and that hash expires
+ * whole once its newest pin is past the TTL. The value packs the backend's
+ * code (6 bits) and the second of creation within the window, one integer.
+ *
+ * A lookup reads every window that may still hold a live pin, newest first,
+ * in one Lua call. All windows of one bucket share a hash tag, so the call
+ * touches one slot and works unchanged on Redis Cluster.
+ */
+import { createHash } from 'node:crypto';
+
+/** Layout parameters; fixed in the store at first use so that they never change under existing pins. */
+export interface PinLayout { windowSeconds: number; buckets: number }
+
+export const MAX_BACKEND_CODES = 64;
+
+/** Window length for a TTL: the TTL spans about 15 windows, so a lookup reads about 16 hashes. */
+export function defaultLayout(ttlSeconds: number, buckets: number): PinLayout {
+  return { windowSeconds: Math.max(60, Math.ceil(ttlSeconds / 15)), buckets };
+}
+
+/** The digest field and bucket of a pin key. */
+export function pinSlot(key: string, layout: PinLayout): { field: string; bucket: number } {
+  const digest = createHash('sha256').update(key).digest();
+  return { field: digest.subarray(0, 12).toString('base64url'), bucket: digest.readUInt32BE(12) % layout.buckets };
+}
+
+/** Window numbers that may hold a live pin at `nowSec`, newest first. */
+export function liveWindows(nowSec: number, ttlSeconds: number, layout: PinLayout): number[] {
+  const newest = Math.floor(nowSec / layout.windowSeconds);
+  const oldest = Math.floor((nowSec - ttlSeconds) / layout.windowSeconds);
+  const out: number[] = [];
+  for (let w = newest; w >= Math.max(0, oldest); w--) out.push(w);
+  return out;
+}
+
+/** Key of one bucket's hash in one window; `{bucket}` is the Cluster hash tag. */
+export function windowKey(prefix: string, bucket: number, window: number): string {
+  return `${prefix}pin:{${bucket}}:${window}`;
+}
+
+/**
+ * Lua: find a live pin, newest window first; optionally create it in the
+ * newest window when absent. KEYS: window hashes newest first.
+ * ARGV: field, nowSec, ttlSeconds, windowSeconds, firstWindow, [valueToSet, expireAt].
+ * Returns the stored value and the window it was found in, or nil.
+ */
+export const PIN_SCRIPT = `
+local field = ARGV[1]
+local now = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local win = tonumber(ARGV[4])
+local first = tonumber(ARGV[5])
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HGET', key, field)
+  if v then
+    local w = first - (i - 1)
+    local pinnedAt = w * win + math.floor(tonumber(v) / 64)
+    if pinnedAt + ttl > now then return {v, w} end
+  end
+end
+if ARGV[6] then
+  redis.call('HSET', KEYS[1], field, ARGV[6])
+  redis.call('EXPIREAT', KEYS[1], ARGV[7])
+  return {ARGV[6], first, 1}
+end
+return nil
+`;
+
+/** Packs a backend code and a creation time into the stored integer. */
+export function packPin(code: number, nowSec: number, window: number, layout: PinLayout): string {
+  return String((nowSec - window * layout.windowSeconds) * MAX_BACKEND_CODES + code);
+}
+
+/** Unpacks a stored integer into a backend code and creation time (seconds). */
+export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number } {
+  const n = Number(value);
+  return { code: n % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(n / MAX_BACKEND_CODES) };
+}

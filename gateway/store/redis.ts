@@ -1,0 +1,285 @@
+/**
+ * The Redis store, shared by every gateway instance. Every key carries the
+ * configured prefix; no command spans two keys of different slots, so the
+ * layout runs unchanged on Redis Cluster. Pins: see pin-layout.ts.
+ */
+import { Redis } from 'ioredis';
+import type { Ruleset } from '../rules.ts';
+import {
+  VersionConflictError,
+  type AuditEntry, type ChangeEvent, type MerchantFlag, type Pin, type PinResult,
+  type RulesetMeta, type Store, type StoredRuleset,
+} from './types.ts';
+import {
+  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowKey,
+  MAX_BACKEND_CODES, PIN_SCRIPT, type PinLayout,
+} from './pin-layout.ts';
+
+/** Lua: store a new ruleset version if the current one is ARGV[1] (or ARGV[1] is empty). */
+const PUT_RULES = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'current') or '0')
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= current then return {0, current} end
+local n = current + 1
+local doc = cjson.decode(ARGV[2])
+doc['version'] = n
+redis.call('HSET', KEYS[1], tostring(n), cjson.encode(doc), 'current', n)
+return {1, n}
+`;
+/** Lua: current ruleset in one round trip. */
+const GET_RULES = `
+local current = redis.call('HGET', KEYS[1], 'current')
+if not current then return nil end
+return redis.call('HGET', KEYS[1], current)
+`;
+/** Lua: the code of a backend name, assigned once and never changed. */
+const BACKEND_CODE = `
+local code = redis.call('HGET', KEYS[1], ARGV[1])
+if code then return tonumber(code) end
+local n = redis.call('HLEN', KEYS[1])
+if n >= tonumber(ARGV[2]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], n)
+return n
+`;
+const PUT_DOC = `
+local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+if rev ~= tonumber(ARGV[1]) then return nil end
+redis.call('HSET', KEYS[1], 'rev', rev + 1, 'value', ARGV[2])
+return rev + 1
+`;
+const LEASE = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
+export interface RedisStoreOptions {
+  url: string;
+  prefix: string;
+  commandTimeoutMs: number;
+  pinTtlMs: number;
+  pinBuckets?: number;
+  backends: string[];
+  onError?: (err: Error) => void;
+}
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #sub: Redis;
+  readonly #p: string;
+  readonly #ttlSec: number;
+  readonly #handlers = new Set<(e: ChangeEvent) => void>();
+  #layout!: PinLayout;
+  readonly #codes = new Map<string, number>();
+  readonly #names = new Map<number, string>();
+
+  private constructor(opts: RedisStoreOptions) {
+    this.#p = opts.prefix;
+    this.#ttlSec = Math.max(1, Math.ceil(opts.pinTtlMs / 1000));
+    const retryStrategy = (times: number) => Math.min(50 * times, 1000);
+    // The request path must never wait on a dead store: no offline queue, one
+    // bounded command timeout, no retries of a command (SPEC 4, store outage).
+    this.#redis = new Redis(opts.url, {
+      commandTimeout: opts.commandTimeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0,
+      connectTimeout: 2000, retryStrategy, lazyConnect: true,
+    });
+    this.#sub = new Redis(opts.url, { retryStrategy, lazyConnect: true, maxRetriesPerRequest: null });
+    const onError = opts.onError ?? (() => {});
+    this.#redis.on('error', onError);
+    this.#sub.on('error', onError);
+    for (const [name, lua, keys] of [
+      ['cvPin', PIN_SCRIPT, undefined], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
+      ['cvBackendCode', BACKEND_CODE, 1], ['cvPutDoc', PUT_DOC, 1], ['cvLease', LEASE, 1], ['cvRelease', RELEASE, 1],
+    ] as const) {
+      this.#redis.defineCommand(name, { lua, numberOfKeys: keys });
+    }
+    this.#sub.on('message', (_channel: string, message: string) => {
+      let event: ChangeEvent;
+      try { event = JSON.parse(message); } catch { return; }
+      for (const h of this.#handlers) h(event);
+    });
+  }
+
+  /** Connects both clients, fixes the pin layout and registers backend codes. */
+  static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
+    const store = new RedisStore(opts);
+    await store.#redis.connect();
+    await store.#sub.connect();
+    await store.#sub.subscribe(`${opts.prefix}events`);
+    const wanted = defaultLayout(store.#ttlSec, opts.pinBuckets ?? 16384);
+    const metaKey = `${opts.prefix}pinlayout`;
+    await store.#redis.hsetnx(metaKey, 'windowSeconds', wanted.windowSeconds);
+    await store.#redis.hsetnx(metaKey, 'buckets', wanted.buckets);
+    const meta = await store.#redis.hgetall(metaKey);
+    store.#layout = { windowSeconds: Number(meta.windowSeconds), buckets: Number(meta.buckets) };
+    await store.#loadCodes();
+    for (const name of opts.backends) await store.#code(name);
+    return store;
+  }
+
+  get layout(): PinLayout { return this.#layout; }
+
+  /** The redis client, for the benchmark's memory report and the tests. */
+  get client(): Redis { return this.#redis; }
+
+  async #code(name: string): Promise<number> {
+    let code = this.#codes.get(name);
+    if (code !== undefined) return code;
+    code = await (this.#redis as any).cvBackendCode(`${this.#p}backendcodes`, name, MAX_BACKEND_CODES) as number;
+    if (code < 0) throw new Error(`more than ${MAX_BACKEND_CODES} backend names have been pinned in this store`);
+    this.#codes.set(name, code);
+    this.#names.set(code, name);
+    return code;
+  }
+
+  /** Reads every backend code (a pin may name a backend another instance registered). */
+  async #loadCodes(): Promise<void> {
+    const all = await this.#redis.hgetall(`${this.#p}backendcodes`);
+    for (const [n, c] of Object.entries(all)) { this.#codes.set(n, Number(c)); this.#names.set(Number(c), n); }
+  }
+
+  async ping(): Promise<void> {
+    await this.#redis.ping();
+  }
+
+  async #pin(key: string, nowMs: number, backend?: string): Promise<PinResult | null> {
+    const nowSec = Math.floor(nowMs / 1000);
+    const { field, bucket } = pinSlot(key, this.#layout);
+    const windows = liveWindows(nowSec, this.#ttlSec, this.#layout);
+    const keys = windows.map((w) => windowKey(this.#p, bucket, w));
+    const args: (string | number)[] = [field, nowSec, this.#ttlSec, this.#layout.windowSeconds, windows[0]];
+    if (backend !== undefined) {
+      const code = await this.#code(backend);
+      args.push(packPin(code, nowSec, windows[0], this.#layout));
+      args.push((windows[0] + 1) * this.#layout.windowSeconds + this.#ttlSec + 60);
+    }
+    const found = await (this.#redis as any).cvPin(keys.length, ...keys, ...args) as [string, number, number?] | null;
+    if (!found) return null;
+    const { code, pinnedAtSec } = unpackPin(found[0], Number(found[1]), this.#layout);
+    let name = this.#names.get(code);
+    if (name === undefined) { await this.#loadCodes(); name = this.#names.get(code); }
+    if (name === undefined) throw new Error(`pin names unknown backend code ${code}`);
+    const pinnedAt = pinnedAtSec * 1000;
+    return { backend: name, pinnedAt, expiresAt: pinnedAt + this.#ttlSec * 1000, created: found[2] === 1 };
+  }
+
+  async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
+    return (await this.#pin(key, now, backend))!;
+  }
+
+  async getPin(key: string, now: number): Promise<Pin | null> {
+    const r = await this.#pin(key, now);
+    return r && { backend: r.backend, pinnedAt: r.pinnedAt, expiresAt: r.expiresAt };
+  }
+
+  async getRules(): Promise<StoredRuleset | null> {
+    const raw = await (this.#redis as any).cvGetRules(`${this.#p}rules`) as string | null;
+    return raw ? JSON.parse(raw) : null;
+  }
+
+  async getRulesVersion(version: number): Promise<StoredRuleset | null> {
+    const raw = await this.#redis.hget(`${this.#p}rules`, String(version));
+    return raw ? JSON.parse(raw) : null;
+  }
+
+  async rulesHistory(): Promise<RulesetMeta[]> {
+    const all = await this.#redis.hgetall(`${this.#p}rules`);
+    return Object.entries(all)
+      .filter(([k]) => k !== 'current')
+      .map(([, v]) => { const { ruleset: _r, ...meta } = JSON.parse(v) as StoredRuleset; return meta; })
+      .sort((a, b) => a.version - b.version);
+  }
+
+  async putRules(ruleset: Ruleset, meta: { actor: string; comment?: string; ifVersion?: number; now: Date }): Promise<StoredRuleset> {
+    const doc: Omit<StoredRuleset, 'version'> = {
+      updatedAt: meta.now.toISOString(), updatedBy: meta.actor,
+      ...(meta.comment !== undefined ? { comment: meta.comment } : {}), ruleset,
+    };
+    const [ok, n] = await (this.#redis as any).cvPutRules(`${this.#p}rules`, meta.ifVersion ?? '', JSON.stringify(doc)) as [number, number];
+    if (!ok) throw new VersionConflictError(n);
+    return { version: n, ...doc };
+  }
+
+  async listFlags(): Promise<MerchantFlag[]> {
+    const all = await this.#redis.hgetall(`${this.#p}flags`);
+    return Object.values(all).map((v) => JSON.parse(v));
+  }
+
+  async getFlag(merchant: string): Promise<MerchantFlag | null> {
+    const raw = await this.#redis.hget(`${this.#p}flags`, merchant);
+    return raw ? JSON.parse(raw) : null;
+  }
+
+  async putFlag(flag: MerchantFlag): Promise<MerchantFlag | null> {
+    // HSET then read back the old value atomically: a transaction on one key.
+    const res = await this.#redis.multi().hget(`${this.#p}flags`, flag.merchant).hset(`${this.#p}flags`, flag.merchant, JSON.stringify(flag)).exec();
+    const before = res?.[0]?.[1] as string | null;
+    return before ? JSON.parse(before) : null;
+  }
+
+  async deleteFlag(merchant: string): Promise<MerchantFlag | null> {
+    const res = await this.#redis.multi().hget(`${this.#p}flags`, merchant).hdel(`${this.#p}flags`, merchant).exec();
+    const before = res?.[0]?.[1] as string | null;
+    return before ? JSON.parse(before) : null;
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.#redis.rpush(`${this.#p}audit`, JSON.stringify(entry));
+  }
+
+  async listAudit(limit: number): Promise<AuditEntry[]> {
+    const raw = await this.#redis.lrange(`${this.#p}audit`, -limit, -1);
+    return raw.map((r) => JSON.parse(r)).reverse();
+  }
+
+  async publish(event: ChangeEvent): Promise<void> {
+    await this.#redis.publish(`${this.#p}events`, JSON.stringify(event));
+  }
+
+  subscribe(handler: (event: ChangeEvent) => void): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+
+  async getDoc<T>(name: string): Promise<{ rev: number; value: T } | null> {
+    const d = await this.#redis.hgetall(`${this.#p}doc:${name}`);
+    return d.rev ? { rev: Number(d.rev), value: JSON.parse(d.value) } : null;
+  }
+
+  async putDoc<T>(name: string, value: T, ifRev: number): Promise<number | null> {
+    return await (this.#redis as any).cvPutDoc(`${this.#p}doc:${name}`, ifRev, JSON.stringify(value)) as number | null;
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await (this.#redis as any).cvLease(`${this.#p}lease:${name}`, owner, ttlMs)) === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await (this.#redis as any).cvRelease(`${this.#p}lease:${name}`, owner);
+  }
+
+  async addCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void> {
+    const key = `${this.#p}counters:${name}`;
+    const m = this.#redis.multi();
+    for (const [f, v] of Object.entries(fields)) m.hincrbyfloat(key, f, v);
+    m.pexpire(key, ttlMs, 'NX');
+    await m.exec();
+  }
+
+  async readCounters(name: string): Promise<Record<string, number>> {
+    const all = await this.#redis.hgetall(`${this.#p}counters:${name}`);
+    return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, Number(v)]));
+  }
+
+  async close(): Promise<void> {
+    this.#handlers.clear();
+    await Promise.allSettled([this.#redis.quit(), this.#sub.quit()]);
+    this.#redis.disconnect();
+    this.#sub.disconnect();
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The state store: pins, rules with their history, merchant flags, audit and
+ * change notifications. Two implementations: Redis (shared by many instances)
+ * and the embedded in-memory store (one instance, for the demo and tests).
+ */
+import type { Ruleset } from '../rules.ts';
+
+/** Where a transaction lives. Pins never move; they expire `ttl` after `pinnedAt`. */
+export interface Pin { backend: string; pinnedAt: number; expiresAt: number }
+
+/** Result of a set-if-absent pin: the pin that holds now, and whether this call made it. */
+export interface PinResult extends Pin { created: boolean }
+
+export interface StoredRuleset {
+  version: number;
+  updatedAt: string;
+  updatedBy: string;
+  comment?: string;
+  ruleset: Ruleset;
+}
+
+export type RulesetMeta = Omit<StoredRuleset, 'ruleset'>;
+
+export interface MerchantFlag {
+  merchant: string;
+  backend: string;
+  comment?: string;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export interface AuditEntry {
+  time: string;
+  actor: string;
+  action: string;
+  target?: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** A change another instance must learn about; carried by pub/sub. */
+export interface ChangeEvent { kind: 'rules' | 'flags' | 'canary'; version?: number; merchant?: string }
+
+/** The ruleset changed since the caller read it (`If-Match` was stale). */
+export class VersionConflictError extends Error {
+  readonly current: number;
+  constructor(current: number) {
+    super(`the ruleset is at version ${current}`);
+    this.current = current;
+  }
+}
+
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+  /** Resolves when the store answers; rejects when it cannot. */
+  ping(): Promise<void>;
+
+  /** Pins `key` to `backend` unless a live pin exists; returns the pin that holds. */
+  pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult>;
+  /** The live pin of `key`, or null. */
+  getPin(key: string, now: number): Promise<Pin | null>;
+
+  getRules(): Promise<StoredRuleset | null>;
+  getRulesVersion(version: number): Promise<StoredRuleset | null>;
+  rulesHistory(): Promise<RulesetMeta[]>;
+  /**
+   * Stores a new version. With `ifVersion`, only when the current version is
+   * that one (0 = none yet); otherwise throws VersionConflictError.
+   */
+  putRules(ruleset: Ruleset, meta: { actor: string; comment?: string; ifVersion?: number; now: Date }): Promise<StoredRuleset>;
+
+  listFlags(): Promise<MerchantFlag[]>;
+  getFlag(merchant: string): Promise<MerchantFlag | null>;
+  /** Sets a flag; returns the one it replaced. */
+  putFlag(flag: MerchantFlag): Promise<MerchantFlag | null>;
+  /** Removes a flag; returns the one removed. */
+  deleteFlag(merchant: string): Promise<MerchantFlag | null>;
+
+  appendAudit(entry: AuditEntry): Promise<void>;
+  /** Newest first. */
+  listAudit(limit: number): Promise<AuditEntry[]>;
+
+  /** Tells every instance (this one included) about a change. */
+  publish(event: ChangeEvent): Promise<void>;
+  /** Calls `handler` for every published change; returns an unsubscribe function. */
+  subscribe(handler: (event: ChangeEvent) => void): () => void;
+
+  /** Generic small JSON documents (canary state) with compare-and-set by revision. */
+  getDoc<T>(name: string): Promise<{ rev: number; value: T } | null>;
+  putDoc<T>(name: string, value: T, ifRev: number): Promise<number | null>;
+  /** A lease: true when `owner` holds `name` for `ttlMs` from now (acquired or renewed). */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, owner: string): Promise<void>;
+  /** Adds to counters of one time window (metrics shared across instances). */
+  addCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void>;
+  readCounters(name: string): Promise<Record<string, number>>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,106 @@
+/**
+ * Real servers on loopback for tests: the two reference backends and one or
+ * more gateway instances (memory or Redis store), each on port 0.
+ */
+import type { Server } from 'node:http';
+import { createReferenceBackend } from '../../backends/reference.ts';
+import { buildApp, type Gateway } from '../../gateway/app.ts';
+import { buildConfig, type Config } from '../../gateway/config.ts';
+import { createLogger } from '../../gateway/log.ts';
+import { createServer, listen } from '../../gateway/server.ts';
+import { openStore } from '../../gateway/store/open.ts';
+import type { Store } from '../../gateway/store/types.ts';
+import type { Ruleset } from '../../gateway/rules.ts';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const READONLY_TOKEN = 'test-readonly-token-0123456789';
+
+export interface Backends {
+  legacy: ReturnType<typeof createReferenceBackend>;
+  next: ReturnType<typeof createReferenceBackend>;
+  urls: { legacy: string; next: string };
+  close(): Promise<void>;
+}
+
+export async function startBackends(): Promise<Backends> {
+  const legacy = createReferenceBackend({ kind: 'legacy' });
+  const next = createReferenceBackend({ kind: 'next' });
+  const lp = await listen(legacy.server, 0, '127.0.0.1');
+  const np = await listen(next.server, 0, '127.0.0.1');
+  return {
+    legacy, next, urls: { legacy: `http://127.0.0.1:${lp}`, next: `http://127.0.0.1:${np}` },
+    async close() {
+      for (const s of [legacy.server, next.server]) { s.closeAllConnections(); await new Promise((r) => s.close(r)); }
+    },
+  };
+}
+
+export const DEFAULT_RULES: Ruleset = {
+  rules: [{ name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' }],
+  default: 'legacy',
+};
+
+/** A raw config for the test backends; `overrides` are merged at the top level. */
+export function testConfig(urls: Backends['urls'], overrides: Record<string, unknown> = {}, rules: Ruleset = DEFAULT_RULES): Record<string, unknown> {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-test-'));
+  const rulesPath = join(dir, 'rules.json');
+  writeFileSync(rulesPath, JSON.stringify(rules));
+  return {
+    listen: { port: 0, adminPort: 0, host: '127.0.0.1' },
+    backends: {
+      legacy: { url: urls.legacy, apiVersions: ['v1'], timeoutMs: 2000 },
+      next: { url: urls.next, apiVersions: ['v1', 'v2'], timeoutMs: 2000 },
+    },
+    pins: { ttlDays: 400, unpinned: [{ idPattern: '^pay_', backend: 'next' }, { backend: 'legacy' }] },
+    rules: rulesPath,
+    admin: { tokens: [{ name: 'ops', token: ADMIN_TOKEN }, { name: 'viewer', token: READONLY_TOKEN, readOnly: true }] },
+    logLevel: 'silent',
+    ...overrides,
+  };
+}
+
+export interface RunningGateway {
+  gw: Gateway;
+  store: Store;
+  config: Readonly<Config>;
+  url: string;
+  adminUrl: string;
+  dataServer: Server;
+  adminServer: Server;
+  close(): Promise<void>;
+}
+
+/** Builds and starts a gateway on port 0. Pass `redisUrl` for the Redis store, else the embedded one. */
+export async function startGateway(raw: Record<string, unknown>, opts: { redisUrl?: string; now?: () => number; keyPrefix?: string } = {}): Promise<RunningGateway> {
+  const withRedis = opts.redisUrl ? { ...raw, redis: { ...(raw.redis as object), url: opts.redisUrl, ...(opts.keyPrefix ? { keyPrefix: opts.keyPrefix } : {}) } } : raw;
+  const config = buildConfig(withRedis);
+  const log = createLogger(config.logLevel);
+  const store = await openStore(config, log);
+  const gw = buildApp({ config, store, log, now: opts.now });
+  await gw.start();
+  const dataServer = createServer(gw.dataApp, config.limits);
+  const adminServer = createServer(gw.adminApp, config.limits);
+  const port = await listen(dataServer, 0, '127.0.0.1');
+  const adminPort = await listen(adminServer, 0, '127.0.0.1');
+  return {
+    gw, store, config, dataServer, adminServer,
+    url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`,
+    async close() {
+      for (const s of [dataServer, adminServer]) { s.closeAllConnections(); await new Promise((r) => s.close(r)); }
+      await gw.stop();
+      await store.close();
+    },
+  };
+}
+
+let seq = 0;
+/** A unique order number for a test. */
+export function orderId(prefix = 'T'): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
+}
+
+export const v1Create = (order: string, amount = '12.34') => ({ out_trade_no: order, total_amount: amount, currency: 'CNY', subject: 'test order' });
+export const v2Create = (order: string, value = 1234) => ({ merchantOrderId: order, amount: { value, currency: 'CNY' }, description: 'test order' });
