@@ -16,6 +16,8 @@ import { LiveRouting } from './control/live.ts';
 import { AdminService } from './control/admin-service.ts';
 import { createAuthenticator } from './control/auth.ts';
 import { SplitTracker } from './control/split-tracker.ts';
+import { CanaryController } from './control/canary.ts';
+import { CanaryStats } from './control/canary-stats.ts';
 import type { DecideEnv } from './decide.ts';
 import { GatewayError } from './errors.ts';
 import { merchantRouter } from '../routes/merchant.ts';
@@ -28,6 +30,8 @@ export interface AppDeps {
   log: Logger;
   /** Clock for pins (tests move it to check expiry). */
   now?: () => number;
+  /** Canary controller round interval (tests shorten it). */
+  canaryTickMs?: number;
   metrics?: Metrics;
 }
 
@@ -38,6 +42,7 @@ export interface Gateway {
   metrics: Metrics;
   backends: Map<string, GuardedBackend>;
   pins: PinService;
+  canary: CanaryController;
   /** Loads the ruleset (seeding the store when empty) and starts following changes. */
   start(): Promise<void>;
   /** Marks the instance as draining (readyz answers 503). */
@@ -81,11 +86,17 @@ export function buildApp(deps: AppDeps): Gateway {
   live.onSwap((s) => metrics.rulesVersion.set(s.rules.version));
   const unpinned = config.pins.unpinned.map((u) => ({ pattern: u.idPattern ? new RegExp(u.idPattern) : undefined, backend: u.backend }));
   const split = new SplitTracker(metrics, () => live.state, store);
-  const handle = createDataPlane({ config, live, pins, backends, unpinned, metrics, log, onNewTransaction: (d, s) => split.record(d, s) });
+  const canaryStats = new CanaryStats(store);
+  const handle = createDataPlane({
+    config, live, pins, backends, unpinned, metrics, log,
+    onNewTransaction: (d, s) => split.record(d, s),
+    onAnswered: (backend, status, seconds) => canaryStats.observe(backend, status, seconds),
+  });
   const decideEnv = (): DecideEnv => ({
     state: live.state, backends: config.backends, unpinned, pins, isOpen: (n) => backends.get(n)?.isOpen ?? false,
   });
   const service = new AdminService({ store, config, live, pins, decideEnv });
+  const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 
   const dataApp = express();
@@ -105,17 +116,19 @@ export function buildApp(deps: AppDeps): Gateway {
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
-  adminApp.use(adminRouter({ service, authenticate: createAuthenticator(config.admin.tokens), splitView: () => split.view() }));
+  adminApp.use(adminRouter({ service, canary, authenticate: createAuthenticator(config.admin.tokens), splitView: () => split.view() }));
   adminApp.use(function notFound(_req, _res, next) { next(new GatewayError('not_found')); });
   adminApp.use(jsonErrors(log));
 
   return {
-    dataApp, adminApp, live, metrics, backends, pins,
-    async start() { await live.start(); split.start(); },
+    dataApp, adminApp, live, metrics, backends, pins, canary,
+    async start() { await live.start(); split.start(); canaryStats.start(); canary.run(); },
     drain() { draining = true; },
     async stop() {
       live.stop();
       split.stop();
+      canaryStats.stop();
+      await canary.stop();
       for (const b of backends.values()) b.shutdown();
     },
   };

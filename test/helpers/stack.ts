@@ -74,12 +74,12 @@ export interface RunningGateway {
 }
 
 /** Builds and starts a gateway on port 0. Pass `redisUrl` for the Redis store, else the embedded one. */
-export async function startGateway(raw: Record<string, unknown>, opts: { redisUrl?: string; now?: () => number; keyPrefix?: string } = {}): Promise<RunningGateway> {
+export async function startGateway(raw: Record<string, unknown>, opts: { redisUrl?: string; now?: () => number; keyPrefix?: string; canaryTickMs?: number } = {}): Promise<RunningGateway> {
   const withRedis = opts.redisUrl ? { ...raw, redis: { ...(raw.redis as object), url: opts.redisUrl, ...(opts.keyPrefix ? { keyPrefix: opts.keyPrefix } : {}) } } : raw;
   const config = buildConfig(withRedis);
   const log = createLogger(config.logLevel);
   const store = await openStore(config, log);
-  const gw = buildApp({ config, store, log, now: opts.now });
+  const gw = buildApp({ config, store, log, now: opts.now, canaryTickMs: opts.canaryTickMs });
   await gw.start();
   const dataServer = createServer(gw.dataApp, config.limits);
   const adminServer = createServer(gw.adminApp, config.limits);
