@@ -3,6 +3,7 @@
  * more gateway instances (memory or Redis store), each on port 0.
  */
 import type { Server } from 'node:http';
+import { after, before } from 'node:test';
 import { createReferenceBackend } from '../../backends/reference.ts';
 import { buildApp, type Gateway } from '../../gateway/app.ts';
 import { buildConfig, type Config } from '../../gateway/config.ts';
@@ -104,3 +105,33 @@ export function orderId(prefix = 'T'): string {
 
 export const v1Create = (order: string, amount = '12.34') => ({ out_trade_no: order, total_amount: amount, currency: 'CNY', subject: 'test order' });
 export const v2Create = (order: string, value = 1234) => ({ merchantOrderId: order, amount: { value, currency: 'CNY' }, description: 'test order' });
+
+/**
+ * Registers before/after hooks that start the reference backends and one
+ * gateway (memory store unless `redisUrl` is given by `options()`), and
+ * returns live accessors to them.
+ */
+export function useStack(options: () => { overrides?: Record<string, unknown>; rules?: Ruleset; redisUrl?: string } = () => ({})) {
+  let backends: Backends;
+  let gw: RunningGateway;
+  before(async () => {
+    const o = options();
+    backends = await startBackends();
+    gw = await startGateway(testConfig(backends.urls, o.overrides, o.rules), { redisUrl: o.redisUrl });
+  });
+  after(async () => { await gw?.close(); await backends?.close(); });
+  return { get backends() { return backends; }, get gw() { return gw; } };
+}
+
+/** A merchant POST with a JSON body through a gateway. */
+export function merchantPost(gw: RunningGateway, path: string, merchant: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant, ...headers }, body: JSON.stringify(body) });
+}
+
+/** An admin call with the full-rights token. */
+export function adminCall(gw: RunningGateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${gw.adminUrl}${path}`, {
+    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
