@@ -15,12 +15,19 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
+/**
+ * 413 that also closes the connection: the rest of an oversized body is never
+ * read into the gateway, and a keep-alive connection cannot be reused while
+ * unread body bytes sit in it.
+ */
+function tooLarge(limit: number): GatewayError {
+  return new GatewayError('payload_too_large', { message: `The body is over ${limit} bytes`, headers: { connection: 'close' } });
+}
+
 /** Reads the whole body, or fails with 413 as soon as it is over `limit` bytes. */
 export function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    return Promise.reject(new GatewayError('payload_too_large', { message: `The body is over ${limit} bytes` }));
-  }
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -32,7 +39,7 @@ export function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         cleanup();
         req.resume();
-        reject(new GatewayError('payload_too_large', { message: `The body is over ${limit} bytes` }));
+        reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import CircuitBreaker from 'opossum';
 import { GatewayError } from './errors.ts';
 import type { BackendProxy, UpstreamAnswer } from './proxy.ts';
-import { neverReachedBackend } from './upstream-errors.ts';
+import { retryableFailure } from './upstream-errors.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -19,7 +19,7 @@ class BackendFault extends Error {
 
 export interface GuardedSend {
   body?: Buffer; requestId: string; buffered: boolean;
-  /** An idempotent GET may be retried once on the same backend when the connection failed. */
+  /** An idempotent GET without a body may be retried once, on the same backend, when the connection failed. */
   retryable: boolean;
 }
 
@@ -38,7 +38,8 @@ export class GuardedBackend {
         try {
           answer = await proxy.send(req, res, opts);
         } catch (err) {
-          if (!opts.retryable || !(err instanceof GatewayError) || !neverReachedBackend(err) || res.headersSent) throw err;
+          const once = opts.retryable && (opts.body?.length ?? 0) === 0 && err instanceof GatewayError && retryableFailure(err);
+          if (!once || res.headersSent || res.destroyed) throw err;
           answer = await proxy.send(req, res, opts);
         }
         if (answer.status >= 500) throw new BackendFault(answer);

@@ -20,7 +20,7 @@ export interface BackendConfig {
 export interface AdminToken { name: string; token: string; readOnly: boolean }
 export interface Config {
   listen: { port: number; adminPort: number; host: string };
-  redis: { url?: string; commandTimeoutMs: number; keyPrefix: string; refreshSeconds: number };
+  redis: { url?: string; commandTimeoutMs: number; keyPrefix: string; refreshSeconds: number; pinBuckets: number };
   backends: Record<string, BackendConfig>;
   pins: { ttlDays: number; cacheSize: number; unpinned: { idPattern?: string; backend: string }[] };
   merchantHeader: string;
@@ -50,7 +50,7 @@ function parseText(text: string, path: string): unknown {
 function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}: must be a port number, got "${raw}"`);
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw new ConfigError(`${name}: must be a port number (0-65535), got "${raw}"`);
   return Number(raw);
 }
 
@@ -66,6 +66,7 @@ function applyEnv(raw: Record<string, any>, env: NodeJS.ProcessEnv): void {
   if (env.REDIS_URL) raw.redis = { ...raw.redis, url: env.REDIS_URL };
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
   if (env.CUTOVER_ADMIN_TOKEN) {
+    if (env.CUTOVER_ADMIN_TOKEN.length < 16) throw new ConfigError('CUTOVER_ADMIN_TOKEN: must be at least 16 characters');
     const tokens = [...(raw.admin?.tokens ?? [])];
     tokens.push({ name: 'env', token: env.CUTOVER_ADMIN_TOKEN });
     raw.admin = { ...raw.admin, tokens };
@@ -94,6 +95,14 @@ function semanticProblems(cfg: Config): string[] {
   return out;
 }
 
+/** A JSON pointer as the field name a reader looks for: "/pins/unpinned/0/backend" → "pins.unpinned[0].backend". */
+function fieldName(pointer: string): string {
+  const segments = pointer.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+  let out = '';
+  for (const s of segments) out += /^\d+$/.test(s) ? `[${s}]` : out === '' ? s : `.${s}`;
+  return out || '(root)';
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -113,7 +122,7 @@ export function buildConfig(raw: unknown, opts: { env?: NodeJS.ProcessEnv; baseD
   applyEnv(copy, opts.env ?? {});
   const problems = check('config', copy);
   if (problems.length > 0) {
-    const lines = problems.map((p) => `  ${p.path.replace(/^\//, '').replaceAll('/', '.') || '(root)'}: ${p.message}`);
+    const lines = problems.map((p) => `  ${fieldName(p.path)}: ${p.message}`);
     throw new ConfigError(`${source} is invalid:\n${lines.join('\n')}`);
   }
   const cfg = copy as Config;

@@ -111,10 +111,12 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
       const fresh = chooseNew(env, s);
       // Order number first: two racing creates for one order meet on this key.
       const byOrder = await env.pins.claim(pinKey.order(s.merchant, s.orderId!), fresh.backend);
-      let decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, byOrder.backend);
+      const decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, byOrder.backend);
       if (s.idempotencyKey !== undefined) {
-        const byKey = await env.pins.claim(pinKey.idempotency(s.merchant, s.idempotencyKey), decision.backend);
-        if (byKey.backend !== decision.backend) decision = pinnedTo(env, s, byKey.backend);
+        // A retry repeats order and key, so both pins agree. They differ only when a key is
+        // reused for another order; the order pin still decides, because it is what every
+        // follow-up by order number will read: the payment must be created where it says.
+        await env.pins.claim(pinKey.idempotency(s.merchant, s.idempotencyKey), decision.backend);
       }
       return { ...decision, follow: 'transaction' };
     }

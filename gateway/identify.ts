@@ -54,6 +54,8 @@ const UNSAFE_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|%00|\\|\/\/|[\x00-\x20\x7f]
 /** Splits the raw request target and refuses unsafe spellings. */
 export function parseTarget(rawUrl: string): { path: string; query: URLSearchParams } {
   if (!rawUrl.startsWith('/')) throw new GatewayError('bad_request', { message: 'The request target must be an absolute path' });
+  // A fragment never belongs in a request target (RFC 9112 3.2); backends would each read it their own way.
+  if (rawUrl.includes('#')) throw new GatewayError('bad_request', { message: 'The request target must not contain a fragment' });
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   if (UNSAFE_PATH.test(path)) throw new GatewayError('bad_request', { message: 'The path contains a forbidden sequence' });

@@ -1,13 +1,23 @@
 /** Structured JSON logs (pino). Bodies, tokens and card data are never logged. */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({
+/**
+ * The gateway's logger: one JSON object per line, on stdout unless a
+ * `destination` is given (tests read the lines back from a stream). Request
+ * lines carry ids, routing and timing only, never headers or bodies; the
+ * redaction is a second line of defence for objects logged by mistake.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service: 'cutover' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['authorization', 'headers.authorization', 'token', '*.token'], remove: true },
-  });
+    redact: {
+      paths: ['authorization', 'headers.authorization', 'req.headers.authorization', 'token', '*.token', 'body', '*.body', 'headers.cookie'],
+      remove: true,
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -26,14 +26,47 @@ interface Exchange {
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
 
-/** Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1) and the gateway's own. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect'];
+/**
+ * Headers that belong to one connection, never forwarded either way (RFC 9110
+ * 7.6.1), plus Expect: Node has already answered a merchant's 100-continue,
+ * and a forwarded Expect would make the backend wait for a go-ahead.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect']);
+/**
+ * End-to-end headers the gateway routed on or sets itself: a merchant cannot
+ * have them dropped by naming them in Connection (the hop-by-hop abuse that
+ * strips a proxy's own headers).
+ */
+const KEPT = new Set(['host', 'content-length', 'content-type', 'x-request-id', 'idempotency-key']);
 const MAX_BUFFERED = 1 << 20;
 
-function stripRequestHeaders(proxyReq: http.ClientRequest): void {
-  for (const name of proxyReq.getHeaderNames()) {
-    if (HOP_BY_HOP.includes(name) || name.startsWith('x-cutover-')) proxyReq.removeHeader(name);
+/** Names listed in a Connection header: hop-by-hop for this message (RFC 9110 7.6.1). */
+function connectionTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value.join(',') : value).split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
+}
+
+/**
+ * Removes what must not reach the backend from the merchant's headers:
+ * hop-by-hop headers, those named in Connection, and the gateway's own
+ * X-Cutover-* (a merchant must not be able to speak for the gateway).
+ */
+function sanitizeRequestHeaders(req: IncomingMessage, keep: ReadonlySet<string>): void {
+  const named = connectionTokens(req.headers.connection).filter((t) => !keep.has(t) && !KEPT.has(t));
+  for (const name of Object.keys(req.headers)) {
+    if (HOP_BY_HOP.has(name) || name.startsWith('x-cutover-') || named.includes(name)) delete req.headers[name];
   }
+}
+
+/** The backend's response headers a merchant may see. Node frames the answer itself. */
+export function forwardableResponseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = connectionTokens(headers.connection);
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name) || name.startsWith('x-cutover-')) continue;
+    out[name] = value;
+  }
+  return out;
 }
 
 function pluginFor(buffered: boolean): Plugin {
@@ -41,17 +74,20 @@ function pluginFor(buffered: boolean): Plugin {
     proxyServer.on('proxyReq', (proxyReq, req) => {
       const ex = exchanges.get(req);
       if (!ex) return;
-      stripRequestHeaders(proxyReq);
       proxyReq.setHeader('x-request-id', ex.requestId);
       proxyReq.setHeader('content-length', ex.body?.length ?? 0);
       if (ex.body && ex.body.length > 0) proxyReq.write(ex.body);
       ex.timer = setTimeout(() => { ex.timedOut = true; proxyReq.destroy(); }, ex.timeoutMs);
     });
-    proxyServer.on('proxyRes', (proxyRes, req) => {
+    proxyServer.on('proxyRes', (proxyRes, req, res) => {
       const ex = exchanges.get(req);
       if (!ex) return;
       if (!buffered) {
         clearTimeout(ex.timer);
+        // The head is written here, not by the proxy library, so that the backend's
+        // Connection and Keep-Alive never decide the merchant's connection.
+        res.writeHead(proxyRes.statusCode ?? 502, forwardableResponseHeaders(proxyRes.headers));
+        proxyRes.pipe(res);
         ex.settle({ status: proxyRes.statusCode ?? 502 });
         return;
       }
@@ -86,13 +122,16 @@ export class BackendProxy {
   readonly agent: http.Agent;
   readonly #streaming: Middleware;
   readonly #buffered: Middleware;
+  readonly #keep: ReadonlySet<string>;
 
-  constructor(name: string, config: Readonly<BackendConfig>) {
+  /** `merchantHeader`: the configured merchant header, which the backend must always receive. */
+  constructor(name: string, config: Readonly<BackendConfig>, merchantHeader = 'x-merchant-id') {
     this.name = name;
+    this.#keep = new Set([merchantHeader.toLowerCase()]);
     this.config = config;
     this.agent = new http.Agent({ keepAlive: true, maxSockets: config.maxSockets, timeout: config.keepAliveIdleMs, scheduling: 'lifo' });
     const common = { target: config.url, agent: this.agent, xfwd: true, changeOrigin: true, ejectPlugins: true } as const;
-    this.#streaming = createProxyMiddleware({ ...common, plugins: [pluginFor(false)] }) as unknown as Middleware;
+    this.#streaming = createProxyMiddleware({ ...common, selfHandleResponse: true, plugins: [pluginFor(false)] }) as unknown as Middleware;
     this.#buffered = createProxyMiddleware({ ...common, selfHandleResponse: true, plugins: [pluginFor(true)] }) as unknown as Middleware;
   }
 
@@ -115,6 +154,7 @@ export class BackendProxy {
         },
       };
       exchanges.set(req, ex);
+      sanitizeRequestHeaders(req, this.#keep);
       res.once('close', () => {
         clearTimeout(ex.timer);
         ex.settle(null, new GatewayError('client_closed_request'));

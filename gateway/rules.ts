@@ -70,10 +70,10 @@ export function rulesetProblems(raw: unknown, backends: Readonly<Record<string, 
   const rs = raw as Ruleset;
   const out: Problem[] = [];
   const speaks = (name: string, v: ApiVersion) => backends[name]?.apiVersions.includes(v) ?? false;
-  const needBackend = (path: string, name: string, versions: ApiVersion[]) => {
+  const needBackend = (path: string, name: string, versions: ApiVersion[], receiver = 'this rule') => {
     if (!backends[name]) { out.push({ path, message: `unknown backend "${name}"` }); return; }
     for (const v of versions) {
-      if (!speaks(name, v)) out.push({ path, message: `backend "${name}" does not speak ${v}, which this rule can receive` });
+      if (!speaks(name, v)) out.push({ path, message: `backend "${name}" does not speak ${v}, which ${receiver} can receive` });
     }
   };
   const captured = new Set<ApiVersion>();
@@ -85,22 +85,22 @@ export function rulesetProblems(raw: unknown, backends: Readonly<Record<string, 
     const versions = versionsOf(rule).filter((v) => !captured.has(v));
     if (rule.backend) needBackend(`${at}/backend`, rule.backend, versions);
     if (rule.split) {
-      let sum = 0;
+      let total = 0;
       const seen = new Set<string>();
       rule.split.forEach((entry, j) => {
         needBackend(`${at}/split/${j}/backend`, entry.backend, versions);
         if (seen.has(entry.backend)) out.push({ path: `${at}/split/${j}/backend`, message: `backend "${entry.backend}" listed twice` });
         seen.add(entry.backend);
-        const hundredths = Math.round(entry.weight * 100);
-        if (Math.abs(hundredths - entry.weight * 100) > 1e-6) out.push({ path: `${at}/split/${j}/weight`, message: 'at most two decimals' });
-        sum += hundredths;
+        if (Math.abs(Math.round(entry.weight * 100) - entry.weight * 100) > 1e-6) out.push({ path: `${at}/split/${j}/weight`, message: 'at most two decimals' });
+        total += entry.weight;
       });
-      if (sum !== BUCKETS) out.push({ path: `${at}/split`, message: `weights must sum to 100, got ${sum / 100}` });
+      // Compared on the weights as given, so that a weight with too many decimals is not also reported as a bad sum.
+      if (Math.abs(total * 100 - BUCKETS) > 1e-6) out.push({ path: `${at}/split`, message: `weights must sum to 100, got ${Math.round(total * 1e6) / 1e6}` });
     }
     if (rule.failover) needBackend(`${at}/failover`, rule.failover, versions);
     if (capturesWholeVersion(rule)) for (const v of versions) captured.add(v);
   });
-  needBackend('/default', rs.default, ALL_VERSIONS.filter((v) => !captured.has(v)));
+  needBackend('/default', rs.default, ALL_VERSIONS.filter((v) => !captured.has(v)), 'the default');
   return out;
 }
 

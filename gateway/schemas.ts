@@ -34,14 +34,22 @@ export function validator(id: SchemaId): ValidateFunction {
   return fn;
 }
 
+/** A property name as one JSON-pointer segment (RFC 6901 section 3). */
+function escapePointer(name: string): string {
+  return name.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
 /** ajv errors as `{path, message}` pairs, with JSON-pointer paths ("/amount/value"). */
 export function problems(errors: ErrorObject[] | null | undefined): Problem[] {
-  return (errors ?? []).map((e) => {
-    const path = e.keyword === 'required' || e.keyword === 'additionalProperties'
-      ? `${e.instancePath}/${String(e.params.missingProperty ?? e.params.additionalProperty)}`
-      : e.instancePath || '/';
+  // A bad property name yields two errors, the reason and a generic "property name must be valid": keep the reason.
+  return (errors ?? []).filter((e) => e.keyword !== 'propertyNames').map((e) => {
+    const badName = (e as ErrorObject & { propertyName?: string }).propertyName;
+    const field = e.params.missingProperty ?? e.params.additionalProperty ?? badName;
+    const path = field !== undefined ? `${e.instancePath}/${escapePointer(String(field))}` : e.instancePath || '/';
     const message = e.keyword === 'additionalProperties' ? 'is not an allowed field'
       : e.keyword === 'required' ? 'is required'
+      : e.keyword === 'dependencies' ? `is required with ${String(e.params.property)}`
+      : badName !== undefined ? `is not an allowed name: ${e.message ?? 'invalid'}`
       : e.keyword === 'enum' ? `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`
       : e.message ?? 'is invalid';
     return { path, message };

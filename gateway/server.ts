@@ -3,7 +3,7 @@
  * requests the parser refuses (smuggling shapes, oversized headers), and a
  * bounded drain.
  */
-import http, { type RequestListener } from 'node:http';
+import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from './config.ts';
 
@@ -11,6 +11,44 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'header_too_large'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout'],
 };
+
+function refuse(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: code, message });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
+/**
+ * Framing that Node's parser accepts but a proxy must not: a Transfer-Encoding
+ * other than one plain "chunked" (sent twice, or with another coding). The
+ * gateway re-frames bodies with a Content-Length and decodes no other coding,
+ * so such a body would reach the backend as something the merchant did not
+ * mean (RFC 9112 6.1, 6.3).
+ */
+function ambiguousFraming(req: IncomingMessage): string | undefined {
+  const te = req.headers['transfer-encoding'];
+  if (te === undefined) return undefined;
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'transfer-encoding') count++;
+  if (count > 1 || te.trim().toLowerCase() !== 'chunked') return 'Only a single "Transfer-Encoding: chunked" is accepted';
+  return undefined;
+}
+
+/**
+ * Refuses ambiguous framing before any router sees the request, and ignores
+ * whatever was pipelined behind a refused request: its connection closes
+ * once the refusal is written.
+ */
+function guardFraming(handler: RequestListener): RequestListener {
+  const refused = new WeakSet<Socket>();
+  return function receive(req, res) {
+    if (refused.has(req.socket)) return;
+    const problem = ambiguousFraming(req);
+    if (problem === undefined) { handler(req, res); return; }
+    refused.add(req.socket);
+    refuse(res, 400, 'bad_request', problem);
+  };
+}
 
 /** Creates a server with the configured limits; refused requests get a JSON error and a closed connection. */
 export function createServer(handler: RequestListener, limits: Readonly<Config['limits']>): http.Server {
@@ -23,7 +61,7 @@ export function createServer(handler: RequestListener, limits: Readonly<Config['
     // No lenient parsing: CL+TE, duplicate Content-Length, bad chunking, bare LF are parse errors (RFC 9112 6.3, 11.2).
     insecureHTTPParser: false,
     requireHostHeader: false,
-  }, handler);
+  }, guardFraming(handler));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) { socket.destroy(); return; }
     const [status, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request'];

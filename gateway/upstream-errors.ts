@@ -18,7 +18,13 @@ export function mapUpstreamError(err: unknown, ctx: { backend: string; timedOut:
   return new GatewayError('backend_error', { message: `The connection to backend "${ctx.backend}" failed`, cause: err });
 }
 
-/** Failures that happened before any byte of the request reached the backend: safe to retry. */
-export function neverReachedBackend(err: GatewayError): boolean {
-  return err.code === 'backend_unreachable';
+/**
+ * Failures after which an idempotent request may be sent once more (RFC 9110
+ * 9.2.2): no connection, or a connection lost before any answer (typically a
+ * keep-alive socket the backend closed as it was reused). Not a timeout: the
+ * backend may still be working on it, and a second wait would double the
+ * merchant's. Requests with a body are never retried, whatever the failure.
+ */
+export function retryableFailure(err: GatewayError): boolean {
+  return err.code === 'backend_unreachable' || err.code === 'backend_error';
 }

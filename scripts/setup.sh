@@ -7,15 +7,24 @@ cd "$(dirname "$0")/.."
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-if [ "${1:-}" = "test" ] && ! command -v redis-server >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-    # The tests start their own redis-server on a free port; the system one is not needed.
-    ($SUDO systemctl disable --now redis-server 2>/dev/null || $SUDO service redis-server stop 2>/dev/null) || true
-  else
-    echo "setup: redis-server is required for the tests; install it with your package manager" >&2
-    exit 1
+# Tests need redis-server (started by the tests on a free port) and promtool
+# (package prometheus) to check the metrics format.
+if [ "${1:-}" = "test" ]; then
+  missing=""
+  command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+  command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+  if [ -n "$missing" ]; then
+    if command -v apt-get >/dev/null 2>&1; then
+      SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+      # The services the packages start are not used: the tests run their own.
+      for svc in redis-server prometheus; do
+        ($SUDO systemctl disable --now "$svc" 2>/dev/null || $SUDO service "$svc" stop 2>/dev/null) || true
+      done
+    else
+      echo "setup: the tests need:$missing; install them with your package manager" >&2
+      exit 1
+    fi
   fi
 fi

@@ -7,7 +7,7 @@
 import type { Config } from '../config.ts';
 import { decide, type DecideEnv, type Subject } from '../decide.ts';
 import { GatewayError } from '../errors.ts';
-import { identify } from '../identify.ts';
+import { identify, type Identified } from '../identify.ts';
 import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
 import { VersionConflictError, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
@@ -145,20 +145,25 @@ export class AdminService {
     if (!q.merchant || !MERCHANT_ID.test(q.merchant)) problems.push({ path: '/merchant', message: 'is required: 1-64 characters [A-Za-z0-9_.-]' });
     if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
     const method = (q.method ?? (q.path ? 'GET' : 'POST')).toUpperCase();
-    const t = identify(method, q.path ?? `/api/${apiVersion}/payments`);
-    if (t.apiVersion !== apiVersion) throw new GatewayError('invalid_request', { details: [{ path: '/path', message: `is not under /api/${apiVersion}/` }] });
-    const orderId = q.orderId ?? t.query.get(t.orderField) ?? undefined;
-    if ((t.endpoint === 'create' || t.endpoint === 'query') && !orderId) {
-      throw new GatewayError('invalid_request', { details: [{ path: '/orderId', message: `is required to explain a ${t.endpoint}` }] });
-    }
-    const subject: Subject = { t, merchant: q.merchant!, method, orderId, idempotencyKey: q.idempotencyKey, header: () => undefined };
+    const path = q.path ?? `/api/${apiVersion}/payments`;
+    if (!path.startsWith(`/api/${apiVersion}/`)) throw new GatewayError('invalid_request', { details: [{ path: '/path', message: `is not under /api/${apiVersion}/` }] });
+    // One snapshot of the routing state for the whole answer, so that the version reported is the one decided by.
     const env = { ...this.#env(), pins: readOnlyPins(this.#pins) };
+    const rulesVersion = env.state.rules.version;
+    let t: Identified | undefined;
     try {
+      // A path the data plane would refuse (unsafe spelling, wrong method) is explained as that refusal.
+      t = identify(method, path);
+      const orderId = q.orderId ?? t.query.get(t.orderField) ?? undefined;
+      if ((t.endpoint === 'create' || t.endpoint === 'query') && !orderId) {
+        throw new GatewayError('invalid_request', { details: [{ path: '/orderId', message: `is required to explain a ${t.endpoint}` }] });
+      }
+      const subject: Subject = { t, merchant: q.merchant!, method, orderId, idempotencyKey: q.idempotencyKey, header: () => undefined };
       const d = await decide(env, subject);
-      return { backend: d.backend, reason: d.reason, rule: d.rule, bucket: d.bucket, pinned: d.pinned, rulesVersion: env.state.rules.version, endpoint: t.endpoint };
+      return { backend: d.backend, reason: d.reason, rule: d.rule, bucket: d.bucket, pinned: d.pinned, rulesVersion, endpoint: t.endpoint };
     } catch (err) {
-      if (!(err instanceof GatewayError)) throw err;
-      return { backend: null, reason: 'refused', pinned: false, refusal: { status: err.status, error: err.code, message: err.message }, rulesVersion: env.state.rules.version, endpoint: t.endpoint };
+      if (!(err instanceof GatewayError) || (err.code === 'invalid_request' && err.details)) throw err;
+      return { backend: null, reason: 'refused', pinned: false, refusal: { status: err.status, error: err.code, message: err.message }, rulesVersion, endpoint: t?.endpoint ?? null };
     }
   }
 

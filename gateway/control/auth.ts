@@ -13,7 +13,8 @@ export function createAuthenticator(tokens: readonly AdminToken[]): (header: str
   const known = tokens.map((t) => ({ name: t.name, readOnly: t.readOnly ?? false, digest: digest(t.token) }));
   return function authenticate(header) {
     if (!header) return null;
-    const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
+    // The scheme name is case-insensitive (RFC 9110 section 11.1); the token is not.
+    const m = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header);
     if (!m) return null;
     const given = digest(m[1]);
     let found: Principal | null = null;

@@ -14,7 +14,7 @@ export async function openStore(config: Readonly<Config>, log: Logger): Promise<
   let lastError = '';
   return RedisStore.connect({
     url: config.redis.url, prefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs,
-    pinTtlMs, backends: Object.keys(config.backends),
+    pinTtlMs, pinBuckets: config.redis.pinBuckets, backends: Object.keys(config.backends),
     onError: (err) => {
       if (err.message !== lastError) log.warn({ err: err.message }, 'redis connection error');
       lastError = err.message;

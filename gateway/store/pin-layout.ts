@@ -8,8 +8,18 @@
  *
  * Redis 7.0 has no per-field expiry, so hashes are cut by time window: a pin
  * goes into the hash of the window it was created in, and that hash expires
- * whole once its newest pin is past the TTL. The value packs the backend's
- * code (6 bits) and the second of creation within the window, one integer.
+ * whole once its newest pin is past the TTL. The expiry is set relative to
+ * the caller's clock (EXPIRE, not EXPIREAT), so a gateway whose clock differs
+ * from the Redis server's never has a live pin's hash deleted under it. The
+ * value packs the backend's code (6 bits) and the second of creation within
+ * the window, one integer.
+ *
+ * Size: a pin costs about 29 bytes of Redis memory while the hashes hold a
+ * few dozen pins each (bench/pin-memory.ts). A hash past
+ * `hash-max-listpack-entries` (512 by default in Redis 7) turns into a real
+ * hash table at several times the cost, and a nearly empty one is mostly key
+ * overhead, so the bucket count should be about the pins created per window
+ * divided by 60: the default 16384 fits about a million pins per window.
  *
  * A lookup reads every window that may still hold a live pin, newest first,
  * in one Lua call. All windows of one bucket share a hash tag, so the call
@@ -22,8 +32,11 @@ export interface PinLayout { windowSeconds: number; buckets: number }
 
 export const MAX_BACKEND_CODES = 64;
 
+/** Buckets per window unless the store is told otherwise (see Size above). */
+export const DEFAULT_BUCKETS = 16384;
+
 /** Window length for a TTL: the TTL spans about 15 windows, so a lookup reads about 16 hashes. */
-export function defaultLayout(ttlSeconds: number, buckets: number): PinLayout {
+export function defaultLayout(ttlSeconds: number, buckets = DEFAULT_BUCKETS): PinLayout {
   return { windowSeconds: Math.max(60, Math.ceil(ttlSeconds / 15)), buckets };
 }
 
@@ -50,7 +63,7 @@ export function windowKey(prefix: string, bucket: number, window: number): strin
 /**
  * Lua: find a live pin, newest window first; optionally create it in the
  * newest window when absent. KEYS: window hashes newest first.
- * ARGV: field, nowSec, ttlSeconds, windowSeconds, firstWindow, [valueToSet, expireAt].
+ * ARGV: field, nowSec, ttlSeconds, windowSeconds, firstWindow, [valueToSet, expireInSeconds].
  * Returns the stored value and the window it was found in, or nil.
  */
 export const PIN_SCRIPT = `
@@ -69,11 +82,16 @@ for i, key in ipairs(KEYS) do
 end
 if ARGV[6] then
   redis.call('HSET', KEYS[1], field, ARGV[6])
-  redis.call('EXPIREAT', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
   return {ARGV[6], first, 1}
 end
 return nil
 `;
+
+/** Seconds until the hash of `window` may go: its newest possible pin is then past the TTL (plus a minute of slack). */
+export function windowExpiresIn(nowSec: number, window: number, ttlSeconds: number, layout: PinLayout): number {
+  return (window + 1) * layout.windowSeconds + ttlSeconds + 60 - nowSec;
+}
 
 /** Packs a backend code and a creation time into the stored integer. */
 export function packPin(code: number, nowSec: number, window: number, layout: PinLayout): string {

@@ -11,18 +11,21 @@ import {
   type RulesetMeta, type Store, type StoredRuleset,
 } from './types.ts';
 import {
-  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowKey,
+  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey,
   MAX_BACKEND_CODES, PIN_SCRIPT, type PinLayout,
 } from './pin-layout.ts';
 
-/** Lua: store a new ruleset version if the current one is ARGV[1] (or ARGV[1] is empty). */
+/**
+ * Lua: store a new ruleset version if the current one is ARGV[1] (or ARGV[1] is empty).
+ * ARGV[2] is the document without its version, a JSON object; the version is spliced in
+ * as text, because a cjson round trip would turn an empty array (`rules: []`) into `{}`.
+ */
 const PUT_RULES = `
 local current = tonumber(redis.call('HGET', KEYS[1], 'current') or '0')
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= current then return {0, current} end
 local n = current + 1
-local doc = cjson.decode(ARGV[2])
-doc['version'] = n
-redis.call('HSET', KEYS[1], tostring(n), cjson.encode(doc), 'current', n)
+local doc = '{"version":' .. n .. ',' .. string.sub(ARGV[2], 2)
+redis.call('HSET', KEYS[1], tostring(n), doc, 'current', n)
 return {1, n}
 `;
 /** Lua: current ruleset in one round trip. */
@@ -31,11 +34,21 @@ local current = redis.call('HGET', KEYS[1], 'current')
 if not current then return nil end
 return redis.call('HGET', KEYS[1], current)
 `;
-/** Lua: the code of a backend name, assigned once and never changed. */
+/**
+ * Lua: the code of a backend name, assigned once and never changed. A new
+ * name gets ARGV[3] when given and free (an instance re-registering the codes
+ * it has been writing, after the store lost its data), else the lowest free code.
+ */
 const BACKEND_CODE = `
 local code = redis.call('HGET', KEYS[1], ARGV[1])
 if code then return tonumber(code) end
-local n = redis.call('HLEN', KEYS[1])
+local used = {}
+for _, c in ipairs(redis.call('HVALS', KEYS[1])) do used[tonumber(c)] = true end
+local n = tonumber(ARGV[3] or '-1')
+if n < 0 or used[n] then
+  n = 0
+  while used[n] do n = n + 1 end
+end
 if n >= tonumber(ARGV[2]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], n)
 return n
@@ -75,12 +88,16 @@ export class RedisStore implements Store {
   readonly #ttlSec: number;
   readonly #handlers = new Set<(e: ChangeEvent) => void>();
   #layout!: PinLayout;
-  readonly #codes = new Map<string, number>();
-  readonly #names = new Map<number, string>();
+  #codes = new Map<string, number>();
+  #names = new Map<number, string>();
+  /** Settles after a reconnect once the layout and codes agree with the store again. */
+  #settled: Promise<void> = Promise.resolve();
+  readonly #wantedLayout: PinLayout;
 
   private constructor(opts: RedisStoreOptions) {
     this.#p = opts.prefix;
     this.#ttlSec = Math.max(1, Math.ceil(opts.pinTtlMs / 1000));
+    this.#wantedLayout = defaultLayout(this.#ttlSec, opts.pinBuckets);
     const retryStrategy = (times: number) => Math.min(50 * times, 1000);
     // The request path must never wait on a dead store: no offline queue, one
     // bounded command timeout, no retries of a command (SPEC 4, store outage).
@@ -98,6 +115,12 @@ export class RedisStore implements Store {
     ] as const) {
       this.#redis.defineCommand(name, { lua, numberOfKeys: keys });
     }
+    // A server that comes back empty (restarted without persistence, failed over to an
+    // empty replica) has lost the layout and the backend codes; put back the ones this
+    // instance writes with before it writes again, so that no two instances disagree.
+    this.#redis.on('ready', () => {
+      if (this.#layout) this.#settled = this.#settle().catch(onError);
+    });
     this.#sub.on('message', (_channel: string, message: string) => {
       let event: ChangeEvent;
       try { event = JSON.parse(message); } catch { return; }
@@ -111,15 +134,34 @@ export class RedisStore implements Store {
     await store.#redis.connect();
     await store.#sub.connect();
     await store.#sub.subscribe(`${opts.prefix}events`);
-    const wanted = defaultLayout(store.#ttlSec, opts.pinBuckets ?? 16384);
-    const metaKey = `${opts.prefix}pinlayout`;
-    await store.#redis.hsetnx(metaKey, 'windowSeconds', wanted.windowSeconds);
-    await store.#redis.hsetnx(metaKey, 'buckets', wanted.buckets);
-    const meta = await store.#redis.hgetall(metaKey);
-    store.#layout = { windowSeconds: Number(meta.windowSeconds), buckets: Number(meta.buckets) };
+    await store.#fixLayout(store.#wantedLayout);
     await store.#loadCodes();
     for (const name of opts.backends) await store.#code(name);
     return store;
+  }
+
+  /** Stores `wanted` as the pin layout unless one is stored, and adopts the stored one. */
+  async #fixLayout(wanted: PinLayout): Promise<void> {
+    const metaKey = `${this.#p}pinlayout`;
+    // One transaction, so that two instances starting together never store a mix of both layouts.
+    const res = await this.#redis.multi()
+      .hsetnx(metaKey, 'windowSeconds', wanted.windowSeconds).hsetnx(metaKey, 'buckets', wanted.buckets).hgetall(metaKey)
+      .exec();
+    const [err, meta] = res![2] as [Error | null, Record<string, string>];
+    if (err) throw err;
+    this.#layout = { windowSeconds: Number(meta.windowSeconds), buckets: Number(meta.buckets) };
+  }
+
+  /** After a reconnect: re-registers the layout and every code this instance knows, then adopts what the store holds. */
+  async #settle(): Promise<void> {
+    await this.#fixLayout(this.#layout);
+    const key = `${this.#p}backendcodes`;
+    for (const [name, code] of this.#codes) {
+      await (this.#redis as any).cvBackendCode(key, name, MAX_BACKEND_CODES, code);
+    }
+    const all = await this.#redis.hgetall(key);
+    this.#codes = new Map(Object.entries(all).map(([n, c]) => [n, Number(c)]));
+    this.#names = new Map(Object.entries(all).map(([n, c]) => [Number(c), n]));
   }
 
   get layout(): PinLayout { return this.#layout; }
@@ -148,6 +190,7 @@ export class RedisStore implements Store {
   }
 
   async #pin(key: string, nowMs: number, backend?: string): Promise<PinResult | null> {
+    await this.#settled;
     const nowSec = Math.floor(nowMs / 1000);
     const { field, bucket } = pinSlot(key, this.#layout);
     const windows = liveWindows(nowSec, this.#ttlSec, this.#layout);
@@ -156,7 +199,7 @@ export class RedisStore implements Store {
     if (backend !== undefined) {
       const code = await this.#code(backend);
       args.push(packPin(code, nowSec, windows[0], this.#layout));
-      args.push((windows[0] + 1) * this.#layout.windowSeconds + this.#ttlSec + 60);
+      args.push(windowExpiresIn(nowSec, windows[0], this.#ttlSec, this.#layout));
     }
     const found = await (this.#redis as any).cvPin(keys.length, ...keys, ...args) as [string, number, number?] | null;
     if (!found) return null;

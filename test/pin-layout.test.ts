@@ -1,0 +1,97 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { RedisStore } from '../gateway/store/redis.ts';
+import {
+  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, MAX_BACKEND_CODES,
+} from '../gateway/store/pin-layout.ts';
+
+const DAY = 86_400;
+const TTL = 400 * DAY;
+const layout = defaultLayout(TTL);
+const windowOf = (sec: number) => Math.floor(sec / layout.windowSeconds);
+
+test('a 400-day TTL spans 15 windows, so a lookup reads 16 or 17 hashes, newest first and contiguous', () => {
+  assert.equal(layout.windowSeconds, Math.ceil(TTL / 15));
+  const now = 1_780_000_123;
+  const ws = liveWindows(now, TTL, layout);
+  assert.ok(ws.length === 16 || ws.length === 17, `${ws.length} windows`);
+  assert.equal(ws[0], windowOf(now));
+  ws.forEach((w, i) => i > 0 && assert.equal(w, ws[i - 1] - 1));
+});
+
+test('every pin still alive at a moment lies in a window that lookups read then; windows wholly past the TTL are not read', () => {
+  for (let i = 0; i < 2000; i++) {
+    const now = 1_700_000_000 + Math.floor(Math.random() * 1e8);
+    const ws = new Set(liveWindows(now, TTL, layout));
+    const alive = now - Math.floor(Math.random() * TTL); // pinnedAt + TTL > now
+    assert.ok(ws.has(windowOf(alive)), `pin at ${alive} alive at ${now}`);
+    const dead = now - TTL - layout.windowSeconds - Math.floor(Math.random() * TTL);
+    assert.ok(!ws.has(windowOf(dead)));
+  }
+});
+
+test('a window hash lives until the last pin it can hold has expired', () => {
+  for (let i = 0; i < 1000; i++) {
+    const now = 1_700_000_000 + Math.floor(Math.random() * 1e8);
+    const w = windowOf(now);
+    const lastPossiblePin = (w + 1) * layout.windowSeconds - 1;
+    assert.ok(now + windowExpiresIn(now, w, TTL, layout) > lastPossiblePin + TTL);
+    assert.ok(windowExpiresIn(now, w, TTL, layout) <= TTL + layout.windowSeconds + 60);
+  }
+});
+
+test('pack and unpack keep the backend code and the second of creation', () => {
+  for (let i = 0; i < 2000; i++) {
+    const code = Math.floor(Math.random() * MAX_BACKEND_CODES);
+    const now = 1_700_000_000 + Math.floor(Math.random() * 1e8);
+    const w = windowOf(now);
+    const packed = packPin(code, now, w, layout);
+    assert.match(packed, /^\d+$/);
+    assert.ok(Number(packed) < 2 ** 32, 'fits a 32-bit listpack integer');
+    assert.deepEqual(unpackPin(packed, w, layout), { code, pinnedAtSec: now });
+  }
+});
+
+test('a pin key maps to a fixed 16-character field and a bucket; all windows of a bucket share one Cluster hash tag', () => {
+  const a = pinSlot('o:M1:ORDER-1', layout);
+  assert.deepEqual(pinSlot('o:M1:ORDER-1', layout), a);
+  assert.match(a.field, /^[A-Za-z0-9_-]{16}$/);
+  assert.notEqual(pinSlot('o:M1:ORDER-2', layout).field, a.field);
+  const counts = new Array(16).fill(0);
+  for (let i = 0; i < 16_000; i++) counts[pinSlot(`t:pay_${i}`, { ...layout, buckets: 16 }).bucket]++;
+  for (const c of counts) assert.ok(c > 800 && c < 1200, `bucket sizes ${counts.join(',')}`);
+  const tags = new Set([1, 2, 3].map((w) => /\{([^}]*)\}/.exec(windowKey('cutover:', a.bucket, w))![1]));
+  assert.deepEqual([...tags], [String(a.bucket)]);
+});
+
+let redis: TestRedis;
+let store: RedisStore;
+before(async () => {
+  redis = await startRedis();
+  store = await RedisStore.connect({ url: redis.url, prefix: 'layout:', commandTimeoutMs: 1000, pinTtlMs: TTL * 1000, pinBuckets: 4, backends: ['legacy', 'next'] });
+});
+after(async () => { await store.close(); await redis.close(); });
+
+test('in Redis: pins are small fields of listpack-encoded hashes, set-if-absent, and read back with backend and time', async () => {
+  const now = Date.now();
+  const pinned = await Promise.all(Array.from({ length: 300 }, (_, i) => store.pinIfAbsent(`t:pay_${i}`, i % 2 ? 'next' : 'legacy', now)));
+  assert.ok(pinned.every((p) => p.created));
+  const keys = await store.client.keys('layout:pin:*');
+  assert.equal(keys.length, 4);
+  let fields = 0;
+  for (const k of keys) {
+    assert.equal(await store.client.object('ENCODING', k), 'listpack');
+    const all = await store.client.hgetall(k);
+    for (const [f, v] of Object.entries(all)) { assert.equal(f.length, 16); assert.match(v, /^\d+$/); }
+    fields += Object.keys(all).length;
+    assert.ok((await store.client.ttl(k)) > TTL);
+  }
+  assert.equal(fields, 300);
+  const again = await store.pinIfAbsent('t:pay_1', 'legacy', now + 5000);
+  assert.deepEqual({ backend: again.backend, created: again.created }, { backend: 'next', created: false });
+  assert.equal(again.pinnedAt, Math.floor(now / 1000) * 1000);
+  assert.equal(again.expiresAt, again.pinnedAt + TTL * 1000);
+  assert.equal(await store.getPin('t:pay_1', now + TTL * 1000), null);
+  assert.equal(await store.getPin('t:pay_unknown', now), null);
+});

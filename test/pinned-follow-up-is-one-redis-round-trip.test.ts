@@ -1,0 +1,63 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+
+let redis: TestRedis;
+let backends: Backends;
+let probe: Redis;
+before(async () => {
+  redis = await startRedis();
+  backends = await startBackends();
+  probe = new Redis(redis.url);
+});
+after(async () => { probe.disconnect(); await backends.close(); await redis.close(); });
+
+/** Calls per command since the last CONFIG RESETSTAT, without the probe's own INFO. */
+async function commandCalls(): Promise<Record<string, number>> {
+  const info = await probe.info('commandstats');
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]] = Number(m[2]);
+  return out;
+}
+
+test('a follow-up on an instance without a pin cache costs exactly one Redis command (one script call over every live window)', async () => {
+  // Long refresh, so that no periodic re-read of rules lands inside the measurement.
+  const cfg = testConfig(backends.urls, { redis: { refreshSeconds: 3600 } });
+  const creator = await startGateway(cfg, { redisUrl: redis.url });
+  const made: { v: 'v1' | 'v2'; id: string; order: string }[] = [];
+  for (let i = 0; i < 10; i++) {
+    const order = orderId('rt');
+    const v2 = i % 2 === 1;
+    const r = await fetch(`${creator.url}/api/${v2 ? 'v2' : 'v1'}/payments`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-rt', ...(v2 ? { 'idempotency-key': orderId('k') } : {}) },
+      body: JSON.stringify(v2 ? v2Create(order) : v1Create(order)),
+    });
+    const body = await r.json();
+    made.push({ v: v2 ? 'v2' : 'v1', id: v2 ? body.id : body.trade_no, order });
+  }
+  await creator.close();
+  const follower = await startGateway({ ...cfg, pins: { ...(cfg.pins as object), cacheSize: 0 } }, { redisUrl: redis.url });
+  try {
+    await probe.config('RESETSTAT');
+    let n = 0;
+    for (const p of made) {
+      for (const path of [`/api/${p.v}/payments/${p.id}`, p.v === 'v1' ? `/api/v1/payments?out_trade_no=${p.order}` : `/api/v2/payments?merchantOrderId=${p.order}`]) {
+        const r = await fetch(`${follower.url}${path}`, { headers: { 'x-merchant-id': 'M-rt' } });
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
+        n++;
+      }
+    }
+    const calls = await commandCalls();
+    // One script call per follow-up (EVAL the first time on a connection, EVALSHA after)...
+    assert.equal((calls.evalsha ?? 0) + (calls.eval ?? 0), n);
+    // ...and nothing else: commandstats also counts the commands a script runs, here one HGET
+    // each (the pins are in the newest window, which the script reads first).
+    assert.equal(calls.hget, n);
+    assert.deepEqual(Object.keys(calls).filter((c) => !['evalsha', 'eval', 'hget', 'config|resetstat'].includes(c)), []);
+  } finally {
+    await follower.close();
+  }
+});

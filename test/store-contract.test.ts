@@ -1,0 +1,208 @@
+/**
+ * The Store contract, run unchanged against the embedded MemoryStore and the
+ * RedisStore on a real redis-server: whatever a gateway instance relies on
+ * must behave the same on both.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MemoryStore } from '../gateway/store/memory.ts';
+import { RedisStore } from '../gateway/store/redis.ts';
+import { VersionConflictError, type ChangeEvent, type MerchantFlag, type Store } from '../gateway/store/types.ts';
+import type { Ruleset } from '../gateway/rules.ts';
+import { startRedis, type TestRedis } from './helpers/redis.ts';
+
+const TTL_MS = 3_600_000;
+// Whole seconds, in the future: Redis keeps pin times in seconds and expires its hashes by wall clock.
+const T0 = Math.ceil(Date.now() / 1000) * 1000 + 86_400_000;
+
+const RULES_A: Ruleset = { rules: [{ name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' }], default: 'legacy' };
+const RULES_B: Ruleset = {
+  rules: [{ name: 'v1-canary', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 12.5 }, { backend: 'legacy', weight: 87.5 }], stickyBy: 'merchant' },
+    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' }],
+  default: 'next',
+};
+
+let redis: TestRedis;
+before(async () => { redis = await startRedis(); });
+after(async () => { await redis.close(); });
+
+let prefixSeq = 0;
+function connectRedis(prefix = `contract${process.pid}-${prefixSeq++}:`): Promise<RedisStore> {
+  return RedisStore.connect({ url: redis.url, prefix, commandTimeoutMs: 2000, pinTtlMs: TTL_MS, backends: ['legacy', 'next'] });
+}
+
+const flag = (merchant: string, backend: string, comment?: string): MerchantFlag => ({
+  merchant, backend, updatedAt: '2026-01-02T03:04:05.000Z', updatedBy: 'ops', ...(comment ? { comment } : {}),
+});
+
+function nextEvent(store: Store, timeoutMs = 2000): Promise<ChangeEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error('no event delivered')); }, timeoutMs);
+    const off = store.subscribe((e) => { clearTimeout(timer); off(); resolve(e); });
+  });
+}
+
+function contract(kind: 'memory' | 'redis', open: () => Promise<Store>): void {
+  describe(`${kind} store`, () => {
+    let store: Store;
+    before(async () => { store = await open(); });
+    after(async () => { await store.close(); });
+
+    test('answers ping and says what it is', async () => {
+      await store.ping();
+      assert.equal(store.kind, kind);
+    });
+
+    test('pinIfAbsent pins once; a second claim gets the first backend', async () => {
+      const first = await store.pinIfAbsent('t:once', 'legacy', T0);
+      assert.deepEqual(first, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, created: true });
+      const second = await store.pinIfAbsent('t:once', 'next', T0 + 5000);
+      assert.deepEqual(second, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, created: false });
+      assert.deepEqual(await store.getPin('t:once', T0 + 6000), { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS });
+      assert.equal(await store.getPin('t:never-pinned', T0), null);
+    });
+
+    test('racing claims for one key all get the same backend, and exactly one created it', async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.pinIfAbsent('o:M1:race', i % 2 ? 'next' : 'legacy', T0)));
+      assert.equal(results.filter((r) => r.created).length, 1);
+      assert.equal(new Set(results.map((r) => r.backend)).size, 1);
+    });
+
+    test('a pin lives until pinnedAt + ttl by the caller\'s clock; after that the key may be pinned anew', async () => {
+      await store.pinIfAbsent('t:expiring', 'legacy', T0);
+      assert.equal((await store.getPin('t:expiring', T0 + TTL_MS - 1000))?.backend, 'legacy');
+      assert.equal(await store.getPin('t:expiring', T0 + TTL_MS), null);
+      const again = await store.pinIfAbsent('t:expiring', 'next', T0 + TTL_MS);
+      assert.deepEqual(again, { backend: 'next', pinnedAt: T0 + TTL_MS, expiresAt: T0 + 2 * TTL_MS, created: true });
+    });
+
+    test('putRules numbers versions from 1, keeps every version and history, and refuses a stale ifVersion', async () => {
+      assert.equal(await store.getRules(), null);
+      const v1 = await store.putRules(RULES_A, { actor: 'config', ifVersion: 0, now: new Date('2026-01-01T00:00:00Z') });
+      assert.equal(v1.version, 1);
+      await assert.rejects(store.putRules(RULES_B, { actor: 'ops', ifVersion: 0, now: new Date() }),
+        (err: unknown) => err instanceof VersionConflictError && err.current === 1);
+      const v2 = await store.putRules(RULES_B, { actor: 'ops', comment: '灰度 canary 12.5 %', ifVersion: 1, now: new Date('2026-01-02T00:00:00Z') });
+      assert.equal(v2.version, 2);
+      const v3 = await store.putRules(RULES_A, { actor: 'canary', now: new Date('2026-01-03T00:00:00Z') });
+      assert.equal(v3.version, 3);
+
+      assert.deepEqual(await store.getRules(), { version: 3, updatedAt: '2026-01-03T00:00:00.000Z', updatedBy: 'canary', ruleset: RULES_A });
+      assert.deepEqual(await store.getRulesVersion(2), { version: 2, updatedAt: '2026-01-02T00:00:00.000Z', updatedBy: 'ops', comment: '灰度 canary 12.5 %', ruleset: RULES_B });
+      assert.equal(await store.getRulesVersion(4), null);
+      assert.deepEqual(await store.rulesHistory(), [
+        { version: 1, updatedAt: '2026-01-01T00:00:00.000Z', updatedBy: 'config' },
+        { version: 2, updatedAt: '2026-01-02T00:00:00.000Z', updatedBy: 'ops', comment: '灰度 canary 12.5 %' },
+        { version: 3, updatedAt: '2026-01-03T00:00:00.000Z', updatedBy: 'canary' },
+      ]);
+      await assert.rejects(store.putRules(RULES_B, { actor: 'ops', ifVersion: 2, now: new Date() }),
+        (err: unknown) => err instanceof VersionConflictError && err.current === 3);
+    });
+
+    test('a ruleset with no rules (everything to the default) reads back as stored', async () => {
+      const s = kind === 'redis' ? await connectRedis() : new MemoryStore({ pinTtlMs: TTL_MS });
+      try {
+        const everythingToNext: Ruleset = { rules: [], default: 'next' };
+        await s.putRules(everythingToNext, { actor: 'ops', now: new Date() });
+        assert.deepEqual((await s.getRules())?.ruleset, everythingToNext);
+        assert.deepEqual((await s.getRulesVersion(1))?.ruleset, everythingToNext);
+      } finally {
+        await s.close();
+      }
+    });
+
+    test('flags: put and delete return the flag they replaced or removed', async () => {
+      assert.equal(await store.getFlag('M-F1'), null);
+      assert.equal(await store.putFlag(flag('M-F1', 'next', 'pilot')), null);
+      assert.deepEqual(await store.putFlag(flag('M-F1', 'legacy')), flag('M-F1', 'next', 'pilot'));
+      await store.putFlag(flag('M-F2', 'next'));
+      assert.deepEqual(await store.getFlag('M-F1'), flag('M-F1', 'legacy'));
+      const all = (await store.listFlags()).sort((a, b) => a.merchant.localeCompare(b.merchant));
+      assert.deepEqual(all, [flag('M-F1', 'legacy'), flag('M-F2', 'next')]);
+      assert.deepEqual(await store.deleteFlag('M-F1'), flag('M-F1', 'legacy'));
+      assert.equal(await store.deleteFlag('M-F1'), null);
+      assert.equal(await store.getFlag('M-F1'), null);
+    });
+
+    test('audit lists newest first, up to the limit', async () => {
+      for (let i = 1; i <= 5; i++) {
+        await store.appendAudit({ time: `2026-01-0${i}T00:00:00.000Z`, actor: 'ops', action: 'flags.put', target: `M-${i}`, before: null, after: { n: i } });
+      }
+      const last3 = await store.listAudit(3);
+      assert.deepEqual(last3.map((e) => e.target), ['M-5', 'M-4', 'M-3']);
+      assert.deepEqual(last3[0], { time: '2026-01-05T00:00:00.000Z', actor: 'ops', action: 'flags.put', target: 'M-5', before: null, after: { n: 5 } });
+      assert.equal((await store.listAudit(100)).length, 5);
+    });
+
+    test('a published change reaches a subscriber; an unsubscribed handler hears nothing more', async () => {
+      const heard: ChangeEvent[] = [];
+      const off = store.subscribe((e) => heard.push(e));
+      const delivered = nextEvent(store);
+      await store.publish({ kind: 'rules', version: 7 });
+      assert.deepEqual(await delivered, { kind: 'rules', version: 7 });
+      assert.deepEqual(heard, [{ kind: 'rules', version: 7 }]);
+      off();
+      const again = nextEvent(store);
+      await store.publish({ kind: 'flags', merchant: 'M-9' });
+      assert.deepEqual(await again, { kind: 'flags', merchant: 'M-9' });
+      assert.equal(heard.length, 1);
+    });
+
+    test('documents: compare-and-set by revision', async () => {
+      assert.equal(await store.getDoc('canary'), null);
+      assert.equal(await store.putDoc('canary', { step: 0 }, 0), 1);
+      assert.equal(await store.putDoc('canary', { step: 9 }, 0), null, 'a stale revision must not write');
+      assert.equal(await store.putDoc('canary', { step: 1 }, 1), 2);
+      assert.deepEqual(await store.getDoc('canary'), { rev: 2, value: { step: 1 } });
+    });
+
+    test('leases: one owner at a time, renewable, released or expired for the next', async () => {
+      assert.equal(await store.acquireLease('canary', 'a', 10_000), true);
+      assert.equal(await store.acquireLease('canary', 'b', 10_000), false);
+      assert.equal(await store.acquireLease('canary', 'a', 10_000), true, 'the holder renews');
+      await store.releaseLease('canary', 'b');
+      assert.equal(await store.acquireLease('canary', 'b', 10_000), false, 'only the holder releases');
+      await store.releaseLease('canary', 'a');
+      assert.equal(await store.acquireLease('canary', 'b', 80), true);
+      await sleep(150);
+      assert.equal(await store.acquireLease('canary', 'a', 10_000), true, 'an expired lease is free');
+    });
+
+    test('counters add up per name and vanish after their window', async () => {
+      await store.addCounters('w1', { requests: 3, errors: 1 }, 10_000);
+      await store.addCounters('w1', { requests: 4 }, 10_000);
+      await store.addCounters('w2', { requests: 1 }, 10_000);
+      assert.deepEqual(await store.readCounters('w1'), { requests: 7, errors: 1 });
+      assert.deepEqual(await store.readCounters('w2'), { requests: 1 });
+      assert.deepEqual(await store.readCounters('none'), {});
+      await store.addCounters('short', { requests: 2 }, 80);
+      await sleep(150);
+      assert.deepEqual(await store.readCounters('short'), {});
+    });
+  });
+}
+
+contract('memory', async () => new MemoryStore({ pinTtlMs: TTL_MS }));
+contract('redis', () => connectRedis());
+
+describe('redis store across instances', () => {
+  test('a change published by one instance reaches another sharing the prefix, and not one with another prefix', async () => {
+    const prefix = `shared${process.pid}:`;
+    const [a, b, other] = await Promise.all([connectRedis(prefix), connectRedis(prefix), connectRedis()]);
+    try {
+      let strayEvents = 0;
+      other.subscribe(() => strayEvents++);
+      const atB = nextEvent(b);
+      await a.publish({ kind: 'rules', version: 2 });
+      assert.deepEqual(await atB, { kind: 'rules', version: 2 });
+      const pin = await a.pinIfAbsent('t:shared', 'next', T0);
+      assert.deepEqual(await b.getPin('t:shared', T0), { backend: 'next', pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+      assert.equal(await other.getPin('t:shared', T0), null);
+      await sleep(50);
+      assert.equal(strayEvents, 0);
+    } finally {
+      await Promise.all([a.close(), b.close(), other.close()]);
+    }
+  });
+});
