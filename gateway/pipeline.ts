@@ -102,12 +102,14 @@ export function createDataPlane(deps: DataPlaneDeps) {
         idempotencyKey: t.endpoint === 'create' ? idempotencyKey : undefined,
         header: (name) => headerValue(req, name),
       };
-      decision = await decide(env, subject);
+      // One snapshot of the routing state decides, and its version is the one reported.
+      const state = live.state;
+      decision = await decide({ ...env, state }, subject);
       if (decision.follow === 'transaction' && !decision.pinned) deps.onNewTransaction?.(decision, subject);
       if (config.decisionHeaders) {
         res.setHeader('x-cutover-backend', decision.backend);
         res.setHeader('x-cutover-reason', decision.reason);
-        res.setHeader('x-cutover-rules-version', String(live.state.rules.version));
+        res.setHeader('x-cutover-rules-version', String(state.rules.version));
       }
       // proxy
       const backend = backends.get(decision.backend)!;

@@ -18,6 +18,18 @@ export interface CanaryApi {
   act(action: 'pause' | 'resume' | 'abort', actor: string): Promise<unknown>;
 }
 
+/**
+ * The version an If-Match header asks for: the ETag of GET /admin/rules
+ * ("3", weak W/"3" accepted). `*` matches any current version (RFC 9110
+ * section 13.1.1), so it sets no condition.
+ */
+function ifMatchVersion(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '*') return undefined;
+  const m = /^(?:W\/)?"(\d{1,15})"$|^(\d{1,15})$/.exec(header.trim());
+  if (!m) throw new GatewayError('invalid_header', { message: 'If-Match must be the ETag of GET /admin/rules, e.g. "3"' });
+  return Number(m[1] ?? m[2]);
+}
+
 export function adminRouter(deps: {
   service: AdminService;
   canary?: CanaryApi;
@@ -29,7 +41,8 @@ export function adminRouter(deps: {
 
   router.use('/admin', function requireToken(req: Request, _res: Response, next: NextFunction) {
     const principal = deps.authenticate(req.headers.authorization);
-    if (!principal) return next(new GatewayError('unauthorized'));
+    // RFC 6750 section 3: a 401 names the scheme the client must use.
+    if (!principal) return next(new GatewayError('unauthorized', { headers: { 'www-authenticate': 'Bearer realm="cutover-admin"' } }));
     if (req.method !== 'GET' && req.method !== 'HEAD' && principal.readOnly) return next(new GatewayError('forbidden'));
     req.principal = principal;
     next();
@@ -44,16 +57,9 @@ export function adminRouter(deps: {
   });
 
   router.put('/admin/rules', async function putRules(req, res) {
-    const ifMatch = req.headers['if-match'];
-    let ifVersion: number | undefined;
-    if (ifMatch !== undefined) {
-      const m = /^(?:W\/)?"?(\d+)"?$/.exec(ifMatch.trim());
-      if (!m) throw new GatewayError('invalid_header', { message: 'If-Match must be the ETag of GET /admin/rules, e.g. "3"' });
-      ifVersion = Number(m[1]);
-    }
-    const stored = await service.putRules(req.body, actor(req), ifVersion);
+    const stored = await service.putRules(req.body, actor(req), ifMatchVersion(req.headers['if-match']));
     res.setHeader('etag', `"${stored.version}"`);
-    res.json({ version: stored.version, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy });
+    res.json({ version: stored.version, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy, comment: stored.comment });
   });
 
   router.get('/admin/rules/history', async function history(_req, res) {
@@ -112,7 +118,11 @@ export function adminRouter(deps: {
   });
 
   router.get('/admin/audit', async function audit(req, res) {
-    const limit = Math.min(10_000, Math.max(1, Number(req.query.limit ?? 1000) || 1000));
+    const given = req.query.limit;
+    const limit = given === undefined ? 1000 : Number(given);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      throw new GatewayError('invalid_request', { details: [{ path: '/limit', message: 'must be an integer from 1 to 10000' }] });
+    }
     res.json({ entries: await service.audit(limit) });
   });
 

@@ -62,7 +62,6 @@ export class AdminService {
     if (problems.length > 0) throw new GatewayError('invalid_ruleset', { details: problems });
     const ruleset = rest as Ruleset;
     return this.#storeCall(async () => {
-      const before = await this.#store.getRules();
       let stored: StoredRuleset;
       try {
         stored = await this.#store.putRules(ruleset, { actor, comment, ifVersion, now: new Date() });
@@ -72,8 +71,10 @@ export class AdminService {
         }
         throw err;
       }
+      // The version this one replaced, read after the write: exact even when writers race without If-Match.
+      const before = stored.version > 1 ? await this.#store.getRulesVersion(stored.version - 1) : null;
       await this.#audit(actor, action, 'rules', before && { version: before.version, ruleset: before.ruleset }, { version: stored.version, ruleset: stored.ruleset, comment });
-      await this.#publishAndApply({ kind: 'rules', version: stored.version });
+      await this.#live.changed({ kind: 'rules', version: stored.version });
       return stored;
     });
   }
@@ -110,7 +111,7 @@ export class AdminService {
     return this.#storeCall(async () => {
       const before = await this.#store.putFlag(flag);
       await this.#audit(actor, 'merchant.put', merchant, before, flag);
-      await this.#publishAndApply({ kind: 'flags', merchant });
+      await this.#live.changed({ kind: 'flags', merchant });
       return flag;
     });
   }
@@ -120,7 +121,7 @@ export class AdminService {
       const before = await this.#store.deleteFlag(merchant);
       if (before) {
         await this.#audit(actor, 'merchant.delete', merchant, before, null);
-        await this.#publishAndApply({ kind: 'flags', merchant });
+        await this.#live.changed({ kind: 'flags', merchant });
       }
       return before;
     });
@@ -130,11 +131,6 @@ export class AdminService {
 
   async #audit(actor: string, action: string, target: string, before: unknown, after: unknown): Promise<void> {
     await this.#store.appendAudit({ time: new Date().toISOString(), actor, action, target, before: before ?? null, after: after ?? null });
-  }
-
-  async #publishAndApply(event: { kind: 'rules' | 'flags'; version?: number; merchant?: string }): Promise<void> {
-    await this.#store.publish(event);
-    await this.#live.reload();
   }
 
   /** What the data plane would do now for such a request, without doing it (no pin is written). */

@@ -100,9 +100,17 @@ export class CanaryController {
 
   /** Writes the target weight as a new ruleset version (actor `canary`). */
   async #setWeight(spec: CanarySpec, weight: number, why: string, split?: SplitEntry[]): Promise<void> {
-    const { ruleset } = await this.#ruleOf(spec.rule);
-    const rules = ruleset.rules.map((r) => r.name !== spec.rule ? r : { ...r, split: split ?? reweigh(r.split!, spec.backend, weight) });
-    await this.#admin.putRules({ ...ruleset, rules, comment: `canary: ${why}` }, 'canary');
+    // Compare-and-set on the version read, so an operator's change made meanwhile is never overwritten.
+    for (let attempt = 0; ; attempt++) {
+      const { ruleset, version } = await this.#ruleOf(spec.rule);
+      const rules = ruleset.rules.map((r) => r.name !== spec.rule ? r : { ...r, split: split ?? reweigh(r.split!, spec.backend, weight) });
+      try {
+        await this.#admin.putRules({ ...ruleset, rules, comment: `canary: ${why}` }, 'canary', version);
+        return;
+      } catch (err) {
+        if (!(err instanceof GatewayError) || err.code !== 'version_conflict' || attempt >= 4) throw err;
+      }
+    }
   }
 
   async start(body: unknown, actor: string) {

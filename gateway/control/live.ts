@@ -7,7 +7,7 @@
 import type { Config } from '../config.ts';
 import { readRulesFile } from '../config.ts';
 import type { RoutingState } from '../decide.ts';
-import { compileRules, rulesetProblems } from '../rules.ts';
+import { compileRules, rulesetProblems, type Ruleset } from '../rules.ts';
 import { VersionConflictError, type ChangeEvent, type Store, type StoredRuleset } from '../store/types.ts';
 import type { Logger } from '../log.ts';
 
@@ -22,6 +22,7 @@ export class LiveRouting {
   #unsubscribe?: () => void;
   #reloading: Promise<void> | null = null;
   #again = false;
+  #missing = false;
 
   constructor(store: Store, config: Readonly<Config>, log: Logger) {
     this.#store = store;
@@ -60,8 +61,11 @@ export class LiveRouting {
     if (problems.length > 0) {
       throw new Error(`rules file ${this.#config.rules} is invalid:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
     }
+    // A comment in the file becomes the version's comment, as for PUT /admin/rules.
+    const { comment, ...ruleset } = raw as Ruleset;
+    const why = `initial ruleset from ${this.#config.rules}${comment ? `: ${comment}` : ''}`;
     try {
-      return await this.#store.putRules(raw as any, { actor: 'config', comment: `initial ruleset from ${this.#config.rules}`, ifVersion: 0, now: new Date() });
+      return await this.#store.putRules(ruleset, { actor: 'config', comment: why, ifVersion: 0, now: new Date() });
     } catch (err) {
       if (!(err instanceof VersionConflictError)) throw err;
       return (await this.#store.getRules())!; // another instance seeded it first
@@ -87,7 +91,13 @@ export class LiveRouting {
         this.#again = false;
         try {
           const stored = await this.#store.getRules();
-          if (stored) await this.#apply(stored);
+          if (stored) {
+            await this.#apply(stored);
+            this.#missing = false;
+          } else if (this.#state && !this.#missing) {
+            this.#missing = true; // said once per occurrence, not at every re-read
+            this.#log.warn({ version: this.#state.rules.version }, 'the store holds no ruleset (was it flushed?); serving the last known rules and flags');
+          }
         } catch (err) {
           this.#log.warn({ err: (err as Error).message }, 'could not refresh rules from the store; serving the last known rules');
         }
@@ -95,6 +105,20 @@ export class LiveRouting {
       this.#reloading = null;
     })();
     return this.#reloading;
+  }
+
+  /**
+   * A change made through this instance: routes by it before returning, then
+   * tells the other instances. A failed notification is logged, not thrown:
+   * the change is stored, and their periodic re-read will find it.
+   */
+  async changed(event: ChangeEvent): Promise<void> {
+    await this.reload();
+    try {
+      await this.#store.publish(event);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message, event }, 'could not notify other instances of a change; they will see it at their next re-read');
+    }
   }
 
   stop(): void {

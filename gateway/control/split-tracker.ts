@@ -66,6 +66,9 @@ export class SplitTracker {
     const windows = await Promise.all(Array.from({ length: WINDOW_MINUTES }, (_, i) => this.#store.readCounters(`split:${minute - i}`)));
     for (const w of windows) for (const [k, v] of Object.entries(w)) counts.set(k, (counts.get(k) ?? 0) + v);
     const out: SplitView[] = [];
+    // From here to the end nothing awaits: the gauges are replaced as a whole, so a rule that is gone leaves no stale series.
+    this.#metrics.splitShare.reset();
+    this.#metrics.splitWeight.reset();
     for (const rule of this.#state().rules.ruleset.rules) {
       if (!rule.split) continue;
       const per = rule.split.map((e) => ({ backend: e.backend, configuredWeight: e.weight, transactions: counts.get(`${rule.name}|${e.backend}`) ?? 0 }));

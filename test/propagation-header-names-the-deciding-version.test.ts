@@ -1,0 +1,45 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
+  type Backends, type RunningGateway,
+} from './helpers/stack.ts';
+
+let backends: Backends;
+let gw: RunningGateway;
+before(async () => {
+  backends = await startBackends();
+  gw = await startGateway(testConfig(backends.urls));
+});
+after(async () => { await gw.close(); await backends.close(); });
+
+test('a create decided just before a rules change reports the version that decided it', async () => {
+  // Hold the create's pin claim (delay injection) while the rules change under it.
+  const store = gw.store as { pinIfAbsent: (...args: unknown[]) => Promise<unknown> };
+  const pinIfAbsent = store.pinIfAbsent.bind(gw.store);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  let claimed!: () => void;
+  const claiming = new Promise<void>((r) => { claimed = r; });
+  store.pinIfAbsent = async (...args: unknown[]) => { claimed(); await gate; return pinIfAbsent(...args); };
+  try {
+    const pending = fetch(`${gw.url}/api/v1/payments`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-RACE' }, body: JSON.stringify(v1Create(orderId())),
+    });
+    await claiming; // decided by version 1 (default: legacy), now waiting on the store
+    const put = await fetch(`${gw.adminUrl}/admin/rules`, {
+      method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ rules: DEFAULT_RULES.rules, default: 'next' }),
+    });
+    assert.equal((await put.json()).version, 2);
+    release();
+    const res = await pending;
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('x-cutover-backend'), 'legacy', 'the create keeps the decision it was pinned by');
+    assert.equal(res.headers.get('x-cutover-reason'), 'default');
+    assert.equal(res.headers.get('x-cutover-rules-version'), '1', 'the header names the ruleset that decided');
+  } finally {
+    release();
+    delete (store as Partial<typeof store>).pinIfAbsent;
+  }
+});
