@@ -141,20 +141,26 @@ test('pause holds the weight, resume continues, abort restores the split; bad sp
 test('the driving instance dies mid-rollout and another continues', async () => {
   const prefix = `c${prefixSeq++}:`;
   const a = await gateway(prefix);
-  const b = await gateway(prefix);
   const loadA = traffic(a);
-  const loadB = traffic(b);
+  let b: RunningGateway | undefined;
+  let loadB: ReturnType<typeof traffic> | undefined;
   try {
     assert.equal((await admin(a, 'PUT', '/admin/canary', canarySpec({ steps: [10, 20, 30, 100], stepSeconds: 0.5 }))).status, 201);
-    // Wait for the first step to pass, then stop whichever instance holds the lease (stop both controllers' leases in turn).
     const until = Date.now() + 10_000;
     while ((await (await admin(a, 'GET', '/admin/canary')).json()).step < 1) {
       if (Date.now() > until) throw new Error('first step never passed');
       await new Promise((r) => setTimeout(r, 50));
     }
-    await loadA.stop();
-    await a.close(); // the instance goes away; if it held the lease, b takes over within the lease time
+    assert.equal(a.gw.canary.driving, true, 'the only instance drives');
+    b = await gateway(prefix);
+    loadB = traffic(b);
+    // A crash: a's controller stops without giving the lease up; b must wait for it to expire, then drive.
+    await a.gw.canary.stop({ releaseLease: false });
     const done = await waitForState(b, ['completed', 'rolled_back', 'paused'], 20_000);
     assert.equal(done.state, 'completed', JSON.stringify(done.history));
-  } finally { await loadB.stop(); await b.close(); }
+    assert.equal(b.gw.canary.driving, true);
+  } finally {
+    await loadA.stop(); await loadB?.stop();
+    await a.close(); await b?.close();
+  }
 });

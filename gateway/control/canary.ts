@@ -59,6 +59,7 @@ export class CanaryController {
   readonly #tickMs: number;
   #timer?: NodeJS.Timeout;
   #ticking = false;
+  #driving = false;
 
   constructor(deps: { store: Store; admin: AdminService; stats: CanaryStats; metrics: Metrics; log: Logger; tickMs?: number }) {
     this.#store = deps.store;
@@ -75,11 +76,17 @@ export class CanaryController {
     this.#timer.unref();
   }
 
-  /** Stops driving and gives the lease up so that another instance takes over at once. */
-  async stop(): Promise<void> {
+  /**
+   * Stops driving. By default gives the lease up so that another instance
+   * takes over at once; `releaseLease: false` leaves it to expire, as a crash would.
+   */
+  async stop(opts: { releaseLease?: boolean } = {}): Promise<void> {
     clearInterval(this.#timer);
-    await this.#store.releaseLease(DOC, this.#owner).catch(() => {});
+    if (opts.releaseLease ?? true) await this.#store.releaseLease(DOC, this.#owner).catch(() => {});
   }
+
+  /** True when this instance held the rollout lease at its last round. */
+  get driving(): boolean { return this.#driving; }
 
   async status() {
     const d = (await this.#store.getDoc<CanaryDoc>(DOC))?.value;
@@ -172,7 +179,8 @@ export class CanaryController {
       this.#publishMetrics(d);
       if (!d || d.state !== 'running') { this.#stats.watch(null); return; }
       this.#stats.watch({ backend: d.spec.backend, window: windowOf(d) });
-      if (!(await this.#store.acquireLease(DOC, this.#owner, LEASE_MS))) return;
+      this.#driving = await this.#store.acquireLease(DOC, this.#owner, LEASE_MS);
+      if (!this.#driving) return;
       await this.#stats.flush();
       const readings = await this.#stats.read(windowOf(d));
       const verdict = judge(d, readings, Date.now());
