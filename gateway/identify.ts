@@ -79,8 +79,10 @@ export function identify(method: string, rawUrl: string): Identified {
     if (!hit) continue;
     if (route.method !== method) {
       // Same path, other method: a modelled resource; refuse instead of passing it on unvalidated.
-      if (ROUTES[apiVersion].some((r) => r.method === method && r.re.test(rest))) continue;
-      throw new GatewayError('method_not_allowed', { message: `${method} is not allowed on ${path}`, headers: { allow: route.method } });
+      const allowed = [...new Set(ROUTES[apiVersion].filter((r) => r.re.test(rest)).map((r) => r.method))];
+      if (allowed.includes(method)) continue;
+      // RFC 9110 15.5.6: Allow lists every method the resource supports.
+      throw new GatewayError('method_not_allowed', { message: `${method} is not allowed on ${path}`, headers: { allow: allowed.join(', ') } });
     }
     return { ...base, endpoint: route.endpoint, transactionId: hit[1], bodySchema: route.schema };
   }

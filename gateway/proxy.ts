@@ -38,6 +38,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
  * strips a proxy's own headers).
  */
 const KEPT = new Set(['host', 'content-length', 'content-type', 'x-request-id', 'idempotency-key']);
+/** Set by the proxy from the connection itself, never taken from the merchant. */
+const SET_BY_GATEWAY = new Set(['x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host']);
 const MAX_BUFFERED = 1 << 20;
 
 /** Names listed in a Connection header: hop-by-hop for this message (RFC 9110 7.6.1). */
@@ -46,16 +48,25 @@ function connectionTokens(value: string | string[] | undefined): string[] {
   return (Array.isArray(value) ? value.join(',') : value).split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
 }
 
+const sanitized = new WeakSet<IncomingMessage>();
+
 /**
- * Removes what must not reach the backend from the merchant's headers:
- * hop-by-hop headers, those named in Connection, and the gateway's own
- * X-Cutover-* (a merchant must not be able to speak for the gateway).
+ * Prepares the merchant's headers for the backend, once per request (a
+ * retry reuses them): drops hop-by-hop headers, those named in Connection,
+ * and the gateway's own X-Cutover-* (a merchant must not speak for the
+ * gateway). X-Forwarded-For gets the real peer appended, so its last entry
+ * is always true; the other X-Forwarded-* are the gateway's to set.
  */
 function sanitizeRequestHeaders(req: IncomingMessage, keep: ReadonlySet<string>): void {
-  const named = connectionTokens(req.headers.connection).filter((t) => !keep.has(t) && !KEPT.has(t));
-  for (const name of Object.keys(req.headers)) {
-    if (HOP_BY_HOP.has(name) || name.startsWith('x-cutover-') || named.includes(name)) delete req.headers[name];
+  if (sanitized.has(req)) return;
+  sanitized.add(req);
+  const h = req.headers;
+  const named = connectionTokens(h.connection).filter((t) => !keep.has(t) && !KEPT.has(t));
+  for (const name of Object.keys(h)) {
+    if (HOP_BY_HOP.has(name) || name.startsWith('x-cutover-') || named.includes(name) || SET_BY_GATEWAY.has(name)) delete h[name];
   }
+  const peer = req.socket.remoteAddress;
+  if (peer !== undefined) h['x-forwarded-for'] = h['x-forwarded-for'] ? `${h['x-forwarded-for']}, ${peer}` : peer;
 }
 
 /** The backend's response headers a merchant may see. Node frames the answer itself. */

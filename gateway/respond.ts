@@ -6,9 +6,7 @@ import type { ServerResponse } from 'node:http';
 import type { Identified } from './identify.ts';
 import type { Logger } from './log.ts';
 import { pinKey, type PinService } from './pins.ts';
-import type { UpstreamAnswer } from './proxy.ts';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'trailer', 'te']);
+import { forwardableResponseHeaders, type UpstreamAnswer } from './proxy.ts';
 
 /** Pins the transaction id a successful create returned (v1 `trade_no`, v2 `id`). */
 export async function pinTransaction(pins: PinService, t: Identified, answer: UpstreamAnswer, backend: string, log: Logger, requestId: string): Promise<void> {
@@ -35,8 +33,8 @@ export async function pinTransaction(pins: PinService, t: Identified, answer: Up
 /** Writes a buffered backend answer to the merchant. */
 export function writeBuffered(res: ServerResponse, answer: UpstreamAnswer): void {
   res.statusCode = answer.status;
-  for (const [name, value] of Object.entries(answer.headers ?? {})) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith('x-cutover-')) continue;
+  for (const [name, value] of Object.entries(forwardableResponseHeaders(answer.headers ?? {}))) {
+    if (value === undefined || name === 'content-length') continue;
     res.setHeader(name, value);
   }
   res.setHeader('content-length', answer.body?.length ?? 0);

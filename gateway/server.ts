@@ -34,15 +34,19 @@ function ambiguousFraming(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/** Servers that are draining: their answers close the connection they came on. */
+const draining = new WeakSet<http.Server>();
+
 /**
  * Refuses ambiguous framing before any router sees the request, and ignores
  * whatever was pipelined behind a refused request: its connection closes
  * once the refusal is written.
  */
-function guardFraming(handler: RequestListener): RequestListener {
+function receiveOn(server: http.Server, handler: RequestListener): RequestListener {
   const refused = new WeakSet<Socket>();
   return function receive(req, res) {
     if (refused.has(req.socket)) return;
+    if (draining.has(server)) res.setHeader('connection', 'close');
     const problem = ambiguousFraming(req);
     if (problem === undefined) { handler(req, res); return; }
     refused.add(req.socket);
@@ -61,7 +65,8 @@ export function createServer(handler: RequestListener, limits: Readonly<Config['
     // No lenient parsing: CL+TE, duplicate Content-Length, bad chunking, bare LF are parse errors (RFC 9112 6.3, 11.2).
     insecureHTTPParser: false,
     requireHostHeader: false,
-  }, guardFraming(handler));
+  });
+  server.on('request', receiveOn(server, handler));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) { socket.destroy(); return; }
     const [status, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request'];
@@ -71,12 +76,20 @@ export function createServer(handler: RequestListener, limits: Readonly<Config['
   return server;
 }
 
-/** Stops accepting, lets in-flight requests finish up to `timeoutMs`, then cuts what is left. */
+/**
+ * Stops accepting, lets in-flight requests finish up to `timeoutMs`, then
+ * cuts what is left. Keep-alive connections are closed as soon as their
+ * answer is out (Node only closes the ones idle when `close()` is called),
+ * and answers given meanwhile say `Connection: close`.
+ */
 export async function drain(server: http.Server, timeoutMs: number): Promise<void> {
+  draining.add(server);
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), 25);
   const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
   await closed;
+  clearInterval(sweep);
   clearTimeout(timer);
 }
 
