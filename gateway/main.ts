@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     await gw.stop();
     await store.close();
     log.info('stopped');
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

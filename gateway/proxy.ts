@@ -155,21 +155,23 @@ export class BackendProxy {
   send(req: IncomingMessage, res: ServerResponse, opts: { body?: Buffer; requestId: string; buffered: boolean }): Promise<UpstreamAnswer> {
     return new Promise((resolve, reject) => {
       let done = false;
+      const onClose = () => {
+        clearTimeout(ex.timer);
+        ex.settle(null, new GatewayError('client_closed_request'));
+      };
       const ex: Exchange = {
         backend: this.name, body: opts.body, requestId: opts.requestId, timeoutMs: this.config.timeoutMs, timedOut: false,
         settle(answer, err) {
           if (done) return;
           done = true;
           exchanges.delete(req);
+          res.off('close', onClose);
           if (answer) resolve(answer); else reject(err);
         },
       };
       exchanges.set(req, ex);
       sanitizeRequestHeaders(req, this.#keep);
-      res.once('close', () => {
-        clearTimeout(ex.timer);
-        ex.settle(null, new GatewayError('client_closed_request'));
-      });
+      res.once('close', onClose);
       const mw = opts.buffered ? this.#buffered : this.#streaming;
       mw(req, res, (err) => { if (err) ex.settle(null, mapUpstreamError(err, ex)); });
     });

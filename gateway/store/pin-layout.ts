@@ -62,8 +62,10 @@ export function windowKey(prefix: string, bucket: number, window: number): strin
 
 /**
  * Lua: find a live pin, newest window first; optionally create it in the
- * newest window when absent. KEYS: window hashes newest first.
- * ARGV: field, nowSec, ttlSeconds, windowSeconds, firstWindow, [valueToSet, expireInSeconds].
+ * current window when absent. KEYS: the window after the current one (an
+ * instance whose clock runs ahead may already have written there), then the
+ * current window, then older ones. ARGV: field, nowSec, ttlSeconds,
+ * windowSeconds, window of KEYS[1], [valueToSet, expireInSeconds].
  * Returns the stored value and the window it was found in, or nil.
  */
 export const PIN_SCRIPT = `
@@ -81,9 +83,9 @@ for i, key in ipairs(KEYS) do
   end
 end
 if ARGV[6] then
-  redis.call('HSET', KEYS[1], field, ARGV[6])
-  redis.call('EXPIRE', KEYS[1], ARGV[7])
-  return {ARGV[6], first, 1}
+  redis.call('HSET', KEYS[2], field, ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+  return {ARGV[6], first - 1, 1}
 end
 return nil
 `;

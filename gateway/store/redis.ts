@@ -140,8 +140,10 @@ export class RedisStore implements Store {
     const nowSec = Math.floor(nowMs / 1000);
     const { field, bucket } = pinSlot(key, this.#layout);
     const windows = liveWindows(nowSec, this.#ttlSec, this.#layout);
-    const keys = windows.map((w) => windowKey(this.#p, bucket, w));
-    const args: (string | number)[] = [field, nowSec, this.#ttlSec, this.#layout.windowSeconds, windows[0]];
+    // Read one window ahead too: near a window boundary an instance whose clock is a little
+    // ahead may have pinned this key there already, and a pin must never be set twice.
+    const keys = [windows[0] + 1, ...windows].map((w) => windowKey(this.#p, bucket, w));
+    const args: (string | number)[] = [field, nowSec, this.#ttlSec, this.#layout.windowSeconds, windows[0] + 1];
     if (backend !== undefined) {
       const code = await this.#code(backend);
       args.push(packPin(code, nowSec, windows[0], this.#layout));
