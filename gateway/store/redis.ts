@@ -68,9 +68,14 @@ export class RedisStore implements Store {
       if (this.#layout) this.#settled = this.#settle().catch(onError);
     });
     this.#sub.on('message', (_channel: string, message: string) => {
+      // Anyone who can PUBLISH may send anything here: only well-formed events get through,
+      // and a handler's failure never reaches ioredis's event loop.
       let event: ChangeEvent;
       try { event = JSON.parse(message); } catch { return; }
-      for (const h of this.#handlers) h(event);
+      if (!event || typeof event !== 'object' || typeof event.kind !== 'string') return;
+      for (const h of this.#handlers) {
+        try { h(event); } catch (err) { opts.onError?.(err as Error); }
+      }
     });
   }
 

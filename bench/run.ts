@@ -1,0 +1,243 @@
+/**
+ * `npm run bench`: the gateway against the reference backends, a bare Node
+ * proxy, HAProxy and nginx on one machine, loopback only, bounded in time;
+ * then pins, rule propagation, rule growth and a CPU profile. Writes
+ * BENCHMARKS.md. Every setting has a flag and an environment variable:
+ *
+ *   --seconds N          BENCH_SECONDS          per measured phase (10)
+ *   --warmup N           BENCH_WARMUP_SECONDS   warm-up before each column (2)
+ *   --connections N      BENCH_CONNECTIONS      autocannon connections at peak (32)
+ *   --rate N             BENCH_RATE             paced rate; default half of (b)'s peak
+ *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b c c0 d e)
+ *   --skip x,y           BENCH_SKIP             phases to skip: pins, propagation, growth, profile
+ *   --pins N             BENCH_PIN_COUNT        pins written for the memory figure (1000000)
+ *   --changes N          BENCH_CHANGES          ruleset changes for propagation (100)
+ *   --growth-seconds N   BENCH_GROWTH_SECONDS   peak per rule-growth point (3)
+ *   --profile-seconds N  BENCH_PROFILE_SECONDS  profiled peak (10)
+ *   --gateway-root DIR   BENCH_GATEWAY_ROOT     run the gateway from another checkout (to measure a change)
+ *   --ab-root DIR        BENCH_AB_ROOT          also compare the repository's gateway with the one in DIR, A/B
+ *   --ab-role after|before BENCH_AB_ROLE       DIR holds the change under test (after, default) or the code before a change
+ *   --ab-note TEXT       BENCH_AB_NOTE          what the change is, for the report
+ *   --out FILE           BENCH_OUT              report path (BENCHMARKS.md)
+ *   --save-profile-baseline                     keep this run's profile as the "before" (bench/profile-baseline.json)
+ *   --from-results FILE                         measure nothing: render the report again from a run's results.json
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { compareGateways } from './ab.ts';
+import { columnSpecs, type ColumnSpec } from './columns.ts';
+import { measureDecisions, measureGrowthEndToEnd } from './growth.ts';
+import { runPaced, runPeak } from './load.ts';
+import { describeMachine, loadNow } from './machine.ts';
+import { measurePinMemoryIfAvailable, measurePinRates } from './pins-bench.ts';
+import { ensurePrograms, freePort, pruneScratch, ROOT, scratchDir, startRedis, type RedisProc } from './procs.ts';
+import { profileGateway } from './profile.ts';
+import { measurePropagation } from './propagation.ts';
+import { ratios, renderReport, TARGETS, type BenchResults, type ColumnResult, type ProfileBaseline } from './report.ts';
+import { runTag } from './workload.ts';
+
+const BASELINE = join(ROOT, 'bench', 'profile-baseline.json');
+
+function settings() {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' },
+      columns: { type: 'string' }, skip: { type: 'string' }, pins: { type: 'string' }, changes: { type: 'string' },
+      'growth-seconds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
+      'ab-root': { type: 'string' }, 'ab-note': { type: 'string' }, 'ab-role': { type: 'string' },
+      out: { type: 'string' }, 'save-profile-baseline': { type: 'boolean', default: false }, 'from-results': { type: 'string' },
+    },
+  });
+  const num = (flag: string | undefined, env: string, dflt: number) => {
+    const raw = flag ?? process.env[env];
+    if (raw === undefined || raw === '') return dflt;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${env} (or its flag) must be a positive number, got "${raw}"`);
+    return n;
+  };
+  const list = (flag: string | undefined, env: string) => (flag ?? process.env[env] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const gatewayRoot = values['gateway-root'] ?? process.env.BENCH_GATEWAY_ROOT;
+  const abRoot = values['ab-root'] ?? process.env.BENCH_AB_ROOT;
+  return {
+    seconds: num(values.seconds, 'BENCH_SECONDS', 10),
+    warmupSeconds: num(values.warmup, 'BENCH_WARMUP_SECONDS', 2),
+    connections: Math.round(num(values.connections, 'BENCH_CONNECTIONS', 32)),
+    rate: (values.rate ?? process.env.BENCH_RATE) ? num(values.rate, 'BENCH_RATE', 1) : undefined,
+    columns: list(values.columns, 'BENCH_COLUMNS'),
+    skip: new Set(list(values.skip, 'BENCH_SKIP')),
+    pinCount: Math.round(num(values.pins, 'BENCH_PIN_COUNT', 1_000_000)),
+    changes: Math.round(num(values.changes, 'BENCH_CHANGES', 100)),
+    growthSeconds: num(values['growth-seconds'], 'BENCH_GROWTH_SECONDS', 3),
+    profileSeconds: num(values['profile-seconds'], 'BENCH_PROFILE_SECONDS', 10),
+    gatewayRoot: gatewayRoot ? resolve(gatewayRoot) : undefined,
+    abRoot: abRoot ? resolve(abRoot) : undefined,
+    abNote: values['ab-note'] ?? process.env.BENCH_AB_NOTE,
+    abRootIsBefore: (values['ab-role'] ?? process.env.BENCH_AB_ROLE ?? 'after') === 'before',
+    out: resolve(ROOT, values.out ?? process.env.BENCH_OUT ?? 'BENCHMARKS.md'),
+    saveBaseline: values['save-profile-baseline'] ?? false,
+    fromResults: values['from-results'],
+  };
+}
+
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const errorOf = (err: unknown) => ({ error: (err as Error).message.split('\n')[0] });
+
+interface ColumnRun {
+  dir: string; redis: RedisProc; seconds: number; warmupSeconds: number; connections: number;
+  /** The paced rate of every column (half of (b)'s peak). */
+  rate: (current: ColumnResult) => number;
+  /** A second paced rate for (a), (c) and (c0): half of (c)'s own peak, which the gateway can sustain. */
+  gatewayRate: (current: ColumnResult) => number | undefined;
+}
+
+/** Starts a column, warms it up, runs the peak phase (with CPU per request) and the paced phases. */
+async function runColumn(spec: ColumnSpec, o: ColumnRun): Promise<ColumnResult> {
+  const result: ColumnResult = { id: spec.id, label: spec.label, what: spec.what };
+  if (spec.unavailable) { result.skipped = spec.unavailable; say(`${spec.label}: skipped (${spec.unavailable})`); return result; }
+  let running;
+  try {
+    running = await spec.start(o.dir);
+  } catch (err) {
+    result.skipped = `could not start: ${(err as Error).message.split('\n')[0]}`;
+    say(`${spec.label}: ${result.skipped}`);
+    return result;
+  }
+  try {
+    const tag = runTag(spec.id);
+    await runPeak({ targets: running.targets, connections: o.connections, seconds: o.warmupSeconds, tag: `${tag}w` });
+    const sum = (children: { cpuMs(): number }[]) => children.reduce((a, c) => a + c.cpuMs(), 0);
+    const before = { proxy: sum(running.proxy), backends: sum(running.backends), redis: o.redis.child.cpuMs(), loader: process.cpuUsage() };
+    const peak = await runPeak({ targets: running.targets, connections: o.connections, seconds: o.seconds, tag: `${tag}p` });
+    const per = (ms: number) => Math.round((ms * 1000) / Math.max(1, peak.requests));
+    const loader = process.cpuUsage(before.loader);
+    result.peak = {
+      ...peak,
+      cpuUs: {
+        proxy: running.proxy.length > 0 ? per(sum(running.proxy) - before.proxy) : undefined,
+        backends: per(sum(running.backends) - before.backends),
+        redis: per(o.redis.child.cpuMs() - before.redis),
+        loader: per((loader.user + loader.system) / 1000),
+      },
+    };
+    say(`${spec.label}: peak ${peak.rps} req/s, p99 ${peak.latencyMs.p99} ms, non-2xx ${peak.non2xx}`);
+    const rate = o.rate(result);
+    result.paced = await runPaced({ targets: running.targets, rate, seconds: o.seconds, tag: `${tag}r` });
+    say(`${spec.label}: paced ${rate} req/s, p99 ${result.paced.latencyMs.p99} ms${result.paced.saturatedAt !== undefined ? ` (could not keep up: stopped at ${result.paced.saturatedAt} s)` : ''}`);
+    const second = o.gatewayRate(result);
+    if (second !== undefined && ['a', 'c', 'c0'].includes(spec.id)) {
+      result.pacedAtGatewayRate = await runPaced({ targets: running.targets, rate: second, seconds: o.seconds, tag: `${tag}g` });
+      say(`${spec.label}: paced ${second} req/s, p99 ${result.pacedAtGatewayRate.latencyMs.p99} ms`);
+    }
+  } catch (err) {
+    result.skipped = `failed: ${(err as Error).message.split('\n')[0]}`;
+    say(`${spec.label}: ${result.skipped}`);
+  } finally {
+    await running.stop();
+  }
+  return result;
+}
+
+async function phase<T>(name: string, skip: Set<string>, fn: () => Promise<T>): Promise<T | { error: string } | undefined> {
+  if (skip.has(name)) return undefined;
+  const started = Date.now();
+  try {
+    return await fn();
+  } catch (err) {
+    say(`${name} failed: ${(err as Error).stack ?? err}`);
+    return errorOf(err);
+  } finally {
+    say(`${name}: ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+}
+
+async function main(): Promise<void> {
+  const s = settings();
+  if (s.fromResults) {
+    writeFileSync(s.out, renderReport(JSON.parse(readFileSync(s.fromResults, 'utf8')) as BenchResults));
+    say(`wrote ${s.out} from ${s.fromResults}`);
+    return;
+  }
+  const started = Date.now();
+  const missing = ensurePrograms([{ program: 'haproxy', pkg: 'haproxy' }, { program: 'nginx', pkg: 'nginx' }], say);
+  if (missing.length > 0) say(`not installed, their columns are skipped: ${missing.join(', ')}`);
+  const machine = describeMachine();
+  const dir = scratchDir('bench');
+  const redis = await startRedis(await freePort(), dir);
+  const results: BenchResults = {
+    machine, columns: [], totalSeconds: 0,
+    settings: { seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, pacedRate: 0, pinCount: s.pinCount, changes: s.changes, growthSeconds: s.growthSeconds, profileSeconds: s.profileSeconds, gatewayRoot: s.gatewayRoot },
+  };
+  try {
+    const specs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot }).filter((c) => s.columns.length === 0 || s.columns.includes(c.id));
+    const rate = (current: ColumnResult) => {
+      if (results.settings.pacedRate === 0) {
+        const b = (current.id === 'b' ? current : results.columns.find((c) => c.id === 'b'))?.peak?.rps;
+        results.settings.pacedRate = Math.max(1, Math.round(s.rate ?? (b ? b / 2 : 1000)));
+      }
+      return results.settings.pacedRate;
+    };
+    const gatewayRate = (current: ColumnResult) => {
+      if (results.settings.gatewayRate === undefined) {
+        const c = (current.id === 'c' ? current : results.columns.find((x) => x.id === 'c'))?.peak?.rps;
+        if (c !== undefined) results.settings.gatewayRate = Math.max(1, Math.round(c / 2));
+      }
+      return results.settings.gatewayRate;
+    };
+    // (b) first and (c) before (a): the paced rates come from their peaks. The report orders the columns.
+    const order = ['b', 'c', 'c0', 'a', 'd', 'e'];
+    specs.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
+    for (const spec of specs) {
+      results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rate, gatewayRate }));
+    }
+    const pinRedis = s.skip.has('pins') ? undefined : await startRedis(await freePort(), dir);
+    const pins = await phase('pins', s.skip, async () => {
+      const rates = await measurePinRates({ redisUrl: redis.url, seconds: Math.min(5, s.seconds), prefill: 20_000, concurrency: 64 }).catch(errorOf);
+      const memory = await measurePinMemoryIfAvailable({ count: s.pinCount, redisUrl: pinRedis!.url });
+      return { rates, memory };
+    });
+    await pinRedis?.child.stop();
+    if (pins && !('error' in pins)) results.pins = pins;
+    results.propagation = await phase('propagation', s.skip, () => measurePropagation({ dir, redisUrl: redis.url, changes: s.changes }));
+    results.growth = await phase('growth', s.skip, async () => {
+      const points = measureDecisions();
+      await measureGrowthEndToEnd({ dir, redisUrl: redis.url, seconds: s.growthSeconds, connections: s.connections, points });
+      return points;
+    });
+    if (s.abRoot) {
+      const ab = await phase('ab', s.skip, () => compareGateways({
+        dir, redisUrl: redis.url, rounds: 3, seconds: Math.min(6, s.seconds), connections: s.connections,
+        rate: Math.min(1500, results.settings.pacedRate || 1500),
+        sides: s.abRootIsBefore
+          ? [{ name: `before (${s.abRoot})`, root: s.abRoot }, { name: 'after (this repository)', root: s.gatewayRoot }]
+          : [{ name: 'before (this repository)', root: s.gatewayRoot }, { name: `after (${s.abRoot})`, root: s.abRoot }],
+      }));
+      if (ab) results.ab = 'error' in ab ? ab : { ...ab, note: s.abNote, root: s.abRoot };
+    }
+    const now = await phase('profile', s.skip, () => profileGateway({ dir, redisUrl: redis.url, seconds: s.profileSeconds, connections: s.connections, gatewayRoot: s.gatewayRoot }));
+    if (now) {
+      const baseline = existsSync(BASELINE) ? JSON.parse(readFileSync(BASELINE, 'utf8')) as ProfileBaseline : undefined;
+      results.profile = { now, baseline: s.saveBaseline ? undefined : baseline, savedAsBaseline: s.saveBaseline && !('error' in now) };
+      if (s.saveBaseline && !('error' in now)) {
+        const saved: ProfileBaseline = { date: machine.date, rps: now.rps, cpuUsPerRequest: now.cpuUsPerRequest, summary: now.summary };
+        writeFileSync(BASELINE, `${JSON.stringify(saved, null, 2)}\n`);
+        say(`profile baseline saved to ${BASELINE}`);
+      }
+    }
+  } finally {
+    await redis.child.stop();
+  }
+  machine.loadAfter = loadNow();
+  results.totalSeconds = (Date.now() - started) / 1000;
+  writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2));
+  writeFileSync(s.out, renderReport(results));
+  const q = ratios(results.columns);
+  say(`wrote ${s.out} in ${Math.round(results.totalSeconds)} s: c/b ${q.cb ?? '–'} (target ≥ ${TARGETS.throughputCB}), p99 added over (a) ${q.addedP99Ms ?? '–'} ms (target < ${TARGETS.addedP99Ms} ms); raw figures in ${dir}/results.json`);
+  // Raw profiles and logs stay in .bench-tmp/ (git-ignored) for a closer look; older runs are removed.
+  pruneScratch('bench', dir);
+}
+
+main().catch((err) => {
+  say(`failed: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+});

@@ -1,0 +1,100 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { runPaced, runPeak } from '../bench/load.ts';
+import { parseResponse } from '../bench/raw-client.ts';
+import { summarizeProfile, type CpuProfile } from '../bench/profile.ts';
+import { haproxyConfig } from '../bench/proxy-configs.ts';
+import { ratios, renderReport, type BenchResults } from '../bench/report.ts';
+import type { RunStats } from '../bench/stats.ts';
+import { describeMachine } from '../bench/machine.ts';
+
+let backends: Backends;
+let gw: RunningGateway;
+before(async () => {
+  backends = await startBackends();
+  gw = await startGateway(testConfig(backends.urls));
+});
+after(async () => { await gw.close(); await backends.close(); });
+
+let peak: RunStats;
+let paced: RunStats;
+
+test('the benchmark workload runs through the gateway at peak and paced, every follow-up reaching its payment', async () => {
+  const targets = { v1: gw.url, v2: gw.url };
+  peak = await runPeak({ targets, connections: 4, seconds: 1, tag: 'smokeA' });
+  paced = await runPaced({ targets, rate: 100, seconds: 1, tag: 'smokeB' });
+  for (const run of [peak, paced]) {
+    assert.ok(run.requests > 0);
+    assert.equal(run.non2xx, 0, JSON.stringify(run.byStep));
+    assert.equal(run.followUp404, 0);
+    assert.equal(run.errors, 0);
+    for (const v of Object.values(run.latencyMs)) assert.ok(Number.isFinite(v) && v > 0);
+  }
+  assert.deepEqual(Object.keys(paced.byStep).sort(), [
+    'v1 close', 'v1 create', 'v1 get', 'v1 query', 'v1 refund', 'v2 cancel', 'v2 create', 'v2 get', 'v2 query', 'v2 refund',
+  ]);
+});
+
+test('the report shows every section, the ratios and the verdicts, and says what was not measured', () => {
+  const col = (id: string, label: string, s: RunStats) => ({ id, label, what: 'smoke', peak: { ...s, cpuUs: { proxy: 100, backends: 50, redis: 5, loader: 80 } }, paced: s });
+  const results: BenchResults = {
+    machine: describeMachine(),
+    settings: { seconds: 1, warmupSeconds: 1, connections: 4, pacedRate: 100, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
+    columns: [col('b', '(b) bare', peak), col('a', '(a) direct', paced), col('c', '(c) gateway', peak), { id: 'e', label: '(e) nginx', what: 'smoke', skipped: 'nginx is not installed' }],
+    pins: { rates: { error: 'no redis' }, memory: { notMeasured: 'bench/pin-memory.ts could not be loaded' } },
+    propagation: { changes: 1, medianMs: 1, p90Ms: 1, maxMs: 1, timeouts: 0, putMedianMs: 2, probeMedianMs: 1, seenAtFirstProbe: 1 },
+    growth: [{ kind: 'flags', size: 1, decisionNs: 500 }],
+    profile: { now: { error: 'skipped in the smoke test' } },
+    totalSeconds: 3,
+  };
+  const md = renderReport(results);
+  for (const heading of ['# Benchmarks', '## Machine and versions', '## Method', '## Workload at peak', '## Workload paced at 100 req/s', '## Ratios and targets', '## Pins', '## Rule propagation', '## Cost of rules as they grow', '## Profile']) {
+    assert.ok(md.includes(heading), heading);
+  }
+  assert.equal(ratios(results.columns).cb, 1);
+  assert.match(md, /throughput c\/b .*\| 1\.00 \| ≥ 0\.85 \| \*\*met\*\*/);
+  assert.match(md, /Memory per pin: not measured \(bench\/pin-memory\.ts could not be loaded\)/);
+  assert.match(md, /\(e\) nginx\*\*: smoke — \*skipped: nginx is not installed\*/);
+  assert.match(md, /Profile\n\nNot measured: skipped in the smoke test/);
+});
+
+test('the profile reduction splits busy time by package and project file, idle left out', () => {
+  const root = '/repo';
+  const profile: CpuProfile = {
+    startTime: 0, endTime: 10_000,
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 }, children: [2, 4] },
+      { id: 2, callFrame: { functionName: 'handleMerchantRequest', url: 'file:///repo/gateway/pipeline.ts', lineNumber: 64 }, children: [3] },
+      { id: 3, callFrame: { functionName: 'write', url: 'file:///repo/node_modules/pino/lib/proto.js', lineNumber: 10 } },
+      { id: 4, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
+    ],
+    samples: [2, 3, 3, 3, 4, 4],
+    timeDeltas: [1000, 1000, 1000, 1000, 5000, 5000],
+  };
+  const s = summarizeProfile(profile, root);
+  assert.equal(s.busyMs, 4);
+  assert.deepEqual(s.byCategory.map((c) => [c.name, c.share]), [['pino', 75], ['gateway/pipeline.ts', 25]]);
+  assert.deepEqual(s.projectInclusive.map((c) => [c.name, c.share]), [['handleMerchantRequest (gateway/pipeline.ts:65)', 100]]);
+});
+
+test('the raw load client reads Content-Length and chunked answers, and waits for incomplete ones', () => {
+  const cl = Buffer.from('HTTP/1.1 201 Created\r\nContent-Length: 7\r\n\r\n{"a":1}HTTP/1.1');
+  assert.deepEqual(parseResponse(cl), { answer: { status: 201, body: '{"a":1}' }, length: cl.length - 8 });
+  const chunked = Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{"b\r\n3\r\n":2\r\n1\r\n}\r\n0\r\n\r\n');
+  assert.deepEqual(parseResponse(chunked)?.answer, { status: 200, body: '{"b":2}' });
+  assert.equal(parseResponse(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{"a"')), null);
+});
+
+test('the HAProxy configuration the benchmark generates is accepted by haproxy -c', (t) => {
+  if (spawnSync('sh', ['-c', 'command -v haproxy']).status !== 0) { t.skip('haproxy is not installed'); return; }
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-bench-'));
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, haproxyConfig(18080, { legacy: 'http://127.0.0.1:19001', next: 'http://127.0.0.1:19002' }));
+  const r = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
