@@ -95,7 +95,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const decideEnv = (): DecideEnv => ({
     state: live.state, backends: config.backends, unpinned, pins, isOpen: (n) => backends.get(n)?.isOpen ?? false,
   });
-  const service = new AdminService({ store, config, live, pins, decideEnv });
+  const service = new AdminService({ store, config, live, pins, decideEnv, log });
   const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 

@@ -10,8 +10,9 @@ import { GatewayError } from '../errors.ts';
 import { identify, type Identified } from '../identify.ts';
 import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
-import { VersionConflictError, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
+import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
 import type { LiveRouting } from './live.ts';
+import type { Logger } from '../log.ts';
 
 const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -26,7 +27,10 @@ export class AdminService {
   readonly #pins: PinService;
   readonly #env: () => DecideEnv;
 
-  constructor(deps: { store: Store; config: Readonly<Config>; live: LiveRouting; pins: PinService; decideEnv: () => DecideEnv }) {
+  readonly #log: Logger;
+
+  constructor(deps: { store: Store; config: Readonly<Config>; live: LiveRouting; pins: PinService; decideEnv: () => DecideEnv; log: Logger }) {
+    this.#log = deps.log;
     this.#store = deps.store;
     this.#config = deps.config;
     this.#live = deps.live;
@@ -71,10 +75,13 @@ export class AdminService {
         }
         throw err;
       }
-      // The version this one replaced, read after the write: exact even when writers race without If-Match.
-      const before = stored.version > 1 ? await this.#store.getRulesVersion(stored.version - 1) : null;
-      await this.#audit(actor, action, 'rules', before && { version: before.version, ruleset: before.ruleset }, { version: stored.version, ruleset: stored.ruleset, comment });
-      await this.#live.changed({ kind: 'rules', version: stored.version });
+      await this.#afterWrite({ kind: 'rules', version: stored.version }, async () => {
+        // The version this one replaced, read after the write: exact even when writers race without If-Match.
+        const before = stored.version > 1
+          ? await this.#store.getRulesVersion(stored.version - 1).then((b) => b && { version: b.version, ruleset: b.ruleset }, () => ({ version: stored.version - 1 }))
+          : null;
+        return this.#entry(actor, action, 'rules', before, { version: stored.version, ruleset: stored.ruleset, comment });
+      });
       return stored;
     });
   }
@@ -110,8 +117,7 @@ export class AdminService {
     };
     return this.#storeCall(async () => {
       const before = await this.#store.putFlag(flag);
-      await this.#audit(actor, 'merchant.put', merchant, before, flag);
-      await this.#live.changed({ kind: 'flags', merchant });
+      await this.#afterWrite({ kind: 'flags', merchant }, async () => this.#entry(actor, 'merchant.put', merchant, before, flag));
       return flag;
     });
   }
@@ -120,8 +126,7 @@ export class AdminService {
     return this.#storeCall(async () => {
       const before = await this.#store.deleteFlag(merchant);
       if (before) {
-        await this.#audit(actor, 'merchant.delete', merchant, before, null);
-        await this.#live.changed({ kind: 'flags', merchant });
+        await this.#afterWrite({ kind: 'flags', merchant }, async () => this.#entry(actor, 'merchant.delete', merchant, before, null));
       }
       return before;
     });
@@ -129,8 +134,36 @@ export class AdminService {
 
   audit(limit: number) { return this.#storeCall(() => this.#store.listAudit(limit)); }
 
-  async #audit(actor: string, action: string, target: string, before: unknown, after: unknown): Promise<void> {
-    await this.#store.appendAudit({ time: new Date().toISOString(), actor, action, target, before: before ?? null, after: after ?? null });
+  #entry(actor: string, action: string, target: string, before: unknown, after: unknown): AuditEntry {
+    return { time: new Date().toISOString(), actor, action, target, before: before ?? null, after: after ?? null };
+  }
+
+  /**
+   * Once a change is stored it has happened: apply and announce it, then
+   * audit it. A failure after the write never turns into an error answer
+   * (the caller would retry and make a second version); an audit entry that
+   * cannot be written is logged whole and retried in the background.
+   */
+  async #afterWrite(event: { kind: 'rules' | 'flags'; version?: number; merchant?: string }, entry: () => Promise<AuditEntry>): Promise<void> {
+    await this.#live.changed(event).catch((err) => this.#log.error({ err: (err as Error).message, event }, 'could not apply a stored change here; the periodic re-read will'));
+    let audit: AuditEntry | undefined;
+    try {
+      audit = await entry();
+      await this.#store.appendAudit(audit);
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message, audit }, 'audit entry not written yet; retrying');
+      if (audit) void this.#retryAudit(audit);
+    }
+  }
+
+  async #retryAudit(audit: AuditEntry, attempt = 1): Promise<void> {
+    await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)).unref());
+    try {
+      await this.#store.appendAudit(audit);
+    } catch (err) {
+      if (attempt < 8) return this.#retryAudit(audit, attempt + 1);
+      this.#log.error({ err: (err as Error).message, audit }, 'audit entry lost after retries');
+    }
   }
 
   /** What the data plane would do now for such a request, without doing it (no pin is written). */
