@@ -52,6 +52,10 @@ function speaks(env: DecideEnv, backend: string, v: ApiVersion): boolean {
 }
 
 function pinnedTo(env: DecideEnv, s: Subject, backend: string): Decision {
+  if (!env.backends[backend]) {
+    // The pin names a backend taken out of the configuration: the payment is there, nowhere else.
+    throw new GatewayError('backend_unavailable', { message: `This transaction lives on "${backend}", which is not configured here`, headers: { 'retry-after': '60' } });
+  }
   if (!speaks(env, backend, s.t.apiVersion)) {
     const versions = env.backends[backend]?.apiVersions ?? [];
     throw new GatewayError('version_mismatch', {
@@ -87,7 +91,9 @@ function unpinned(env: DecideEnv, s: Subject, id: string | undefined, storeFaile
     }
   }
   if (storeFailed) throw storeFailed;
-  const last = env.unpinned[env.unpinned.length - 1];
+  // The catch-all of a version is the last entry whose backend speaks it: an id pattern
+  // names the system that issued an id, but "no pin" says nothing about a version.
+  const last = env.unpinned.findLast((u) => speaks(env, u.backend, s.t.apiVersion)) ?? env.unpinned[env.unpinned.length - 1];
   return withVersion(env, s, { backend: last.backend, reason: 'unpinned', pinned: false });
 }
 
@@ -113,10 +119,14 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
       const byOrder = await env.pins.claim(pinKey.order(s.merchant, s.orderId!), fresh.backend);
       const decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, byOrder.backend);
       if (s.idempotencyKey !== undefined) {
-        // A retry repeats order and key, so both pins agree. They differ only when a key is
-        // reused for another order; the order pin still decides, because it is what every
-        // follow-up by order number will read: the payment must be created where it says.
-        await env.pins.claim(pinKey.idempotency(s.merchant, s.idempotencyKey), decision.backend);
+        // A retry repeats order and key, so both pins agree. They differ only when a key
+        // already used for another order on another backend comes with this order: that
+        // backend's idempotency check cannot see this one, so refuse rather than risk a
+        // second payment. (The order pin just made, if any, names a backend that holds nothing.)
+        const byKey = await env.pins.claim(pinKey.idempotency(s.merchant, s.idempotencyKey), decision.backend);
+        if (byKey.backend !== decision.backend) {
+          throw new GatewayError('idempotency_key_reused', { details: { orderBackend: decision.backend, keyBackend: byKey.backend } });
+        }
       }
       return { ...decision, follow: 'transaction' };
     }

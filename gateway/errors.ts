@@ -15,6 +15,7 @@ export const ERRORS = {
   payload_too_large: { status: 413, message: 'The body is over the size limit' },
   unsupported_media_type: { status: 415, message: 'The body must be application/json' },
   method_not_allowed: { status: 405, message: 'Method not allowed on this endpoint' },
+  idempotency_key_reused: { status: 409, message: 'This Idempotency-Key was already used for another order on another backend' },
   version_mismatch: { status: 409, message: 'The transaction lives on a backend that does not speak this API version' },
   pin_store_unavailable: { status: 503, message: 'The pin store cannot answer; refusing rather than guessing' },
   backend_unavailable: { status: 503, message: 'The backend is unavailable (circuit open)' },

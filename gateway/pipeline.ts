@@ -99,7 +99,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
       // decide (a create is pinned here, before it is forwarded)
       const subject: Subject = {
         t, merchant, method: req.method!, orderId,
-        idempotencyKey: t.endpoint === 'create' ? idempotencyKey : undefined,
+        idempotencyKey: t.endpoint === 'create' && t.apiVersion === 'v2' ? idempotencyKey : undefined,
         header: (name) => headerValue(req, name),
       };
       // One snapshot of the routing state decides, and its version is the one reported.
