@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import CircuitBreaker from 'opossum';
 import { GatewayError } from './errors.ts';
-import type { BackendProxy, UpstreamAnswer } from './proxy.ts';
+import type { BackendProxy, SendOptions, UpstreamAnswer } from './proxy.ts';
 import { retryableFailure } from './upstream-errors.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -17,8 +17,7 @@ class BackendFault extends Error {
   constructor(answer: UpstreamAnswer) { super(`backend answered ${answer.status}`); this.answer = answer; }
 }
 
-export interface GuardedSend {
-  body?: Buffer; requestId: string; buffered: boolean;
+export interface GuardedSend extends SendOptions {
   /** An idempotent GET without a body may be retried once, on the same backend, when the connection failed. */
   retryable: boolean;
 }

@@ -70,9 +70,10 @@ export class PinService implements PinPort {
     return pin;
   }
 
-  async claim(key: string, backend: string): Promise<PinResult> {
+  /** `opts.store`: write through to the store even when the pin is cached (a pin only remembered locally). */
+  async claim(key: string, backend: string, opts: { store?: boolean } = {}): Promise<PinResult> {
     const now = this.#now();
-    const hit = this.#cached(key, now);
+    const hit = opts.store ? null : this.#cached(key, now);
     if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
     let pin: PinResult;
     try {

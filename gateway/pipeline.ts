@@ -114,8 +114,18 @@ export function createDataPlane(deps: DataPlaneDeps) {
       // proxy
       const backend = backends.get(decision.backend)!;
       const upstreamStart = performance.now();
-      const buffered = decision.follow === 'transaction';
-      const answer = await backend.send(req, res, { body, requestId, buffered, retryable: req.method === 'GET' });
+      // Creates and queries by order number are buffered: the transaction id in their
+      // answer is pinned before the merchant can use it. A create answered too late for
+      // the merchant (timeout, hang-up) still gets its id pinned when the answer comes.
+      const chosen = decision.backend;
+      const identified = t;
+      const buffered = decision.follow === 'transaction' || t.endpoint === 'query';
+      const answer = await backend.send(req, res, {
+        body, requestId, buffered, retryable: req.method === 'GET',
+        onLateAnswer: decision.follow === 'transaction'
+          ? (late) => void pinTransaction(pins, identified, late, chosen, log, requestId)
+          : undefined,
+      });
       metrics.upstreamDuration.observe({ backend: decision.backend, status_class: statusClass(answer.status) }, (performance.now() - upstreamStart) / 1000);
       if (buffered) {
         await pinTransaction(pins, t, answer, decision.backend, log, requestId);

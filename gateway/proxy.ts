@@ -6,6 +6,7 @@
  * before the merchant can follow it up.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import type { BackendConfig } from './config.ts';
 import { mapUpstreamError } from './upstream-errors.ts';
@@ -14,14 +15,49 @@ import { GatewayError } from './errors.ts';
 /** What the backend answered: the status always; headers and body when buffered. */
 export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }
 
+export interface SendOptions {
+  body?: Buffer;
+  requestId: string;
+  /** Buffer the whole answer (creates and queries, whose transaction id is pinned) instead of streaming it. */
+  buffered: boolean;
+  /** Buffered mode: the backend's answer, when it came after the merchant was answered or gone. */
+  onLateAnswer?(answer: UpstreamAnswer): void;
+}
+
 interface Exchange {
   backend: string;
   body?: Buffer;
   requestId: string;
   timeoutMs: number;
   timer?: NodeJS.Timeout;
+  /** Buffered mode: bound on an answer that arrives after the merchant was answered. */
+  lateTimer?: NodeJS.Timeout;
   timedOut: boolean;
+  readonly settled: boolean;
   settle(answer: UpstreamAnswer | null, err?: GatewayError): void;
+  /** Buffered mode: the backend answered after the merchant had been answered (timeout, hang-up). */
+  late?(answer: UpstreamAnswer): void;
+  /** The exchange with the backend is over, whatever its outcome. */
+  finish(): void;
+}
+
+/**
+ * How long a buffered exchange (a create) may go on after the merchant was
+ * answered 504 or hung up: the backend may still create the payment, and its
+ * answer carries the transaction id that must be pinned.
+ */
+const LATE_ANSWER_MS = 60_000;
+
+/**
+ * Stands in for the merchant's response in buffered mode, so that the
+ * merchant hanging up never aborts a create the backend may already be
+ * making. Emits 'close' once the exchange is over (the proxy library waits
+ * for it).
+ */
+function detachedResponse(): ServerResponse {
+  const r = new EventEmitter() as EventEmitter & Record<string, unknown>;
+  Object.assign(r, { headersSent: false, finished: false, writableFinished: false, destroyed: false, destroy() {} });
+  return r as unknown as ServerResponse;
 }
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
@@ -88,7 +124,14 @@ function pluginFor(buffered: boolean): Plugin {
       proxyReq.setHeader('x-request-id', ex.requestId);
       proxyReq.setHeader('content-length', ex.body?.length ?? 0);
       if (ex.body && ex.body.length > 0) proxyReq.write(ex.body);
-      ex.timer = setTimeout(() => { ex.timedOut = true; proxyReq.destroy(); }, ex.timeoutMs);
+      ex.timer = setTimeout(() => {
+        ex.timedOut = true;
+        if (!buffered) { proxyReq.destroy(); return; }
+        // A create: answer the merchant 504 now, but let the backend finish, so that a
+        // payment it makes anyway still gets its transaction id pinned.
+        ex.settle(null, mapUpstreamError(new Error('timeout'), ex));
+        ex.lateTimer = setTimeout(() => proxyReq.destroy(), LATE_ANSWER_MS);
+      }, ex.timeoutMs);
     });
     proxyServer.on('proxyRes', (proxyRes, req, res) => {
       const ex = exchanges.get(req);
@@ -110,16 +153,17 @@ function pluginFor(buffered: boolean): Plugin {
         else chunks.push(c);
       });
       proxyRes.on('end', () => {
-        clearTimeout(ex.timer);
-        ex.settle({ status: proxyRes.statusCode ?? 502, headers: proxyRes.headers, body: Buffer.concat(chunks) });
+        const answer = { status: proxyRes.statusCode ?? 502, headers: proxyRes.headers, body: Buffer.concat(chunks) };
+        if (ex.settled) ex.late?.(answer); else ex.settle(answer);
+        ex.finish();
       });
-      proxyRes.on('error', (err) => { clearTimeout(ex.timer); ex.settle(null, mapUpstreamError(err, ex)); });
+      proxyRes.on('error', (err) => { ex.settle(null, mapUpstreamError(err, ex)); ex.finish(); });
     });
     proxyServer.on('error', (err, req) => {
       const ex = exchanges.get(req as IncomingMessage);
       if (!ex) return;
-      clearTimeout(ex.timer);
       ex.settle(null, mapUpstreamError(err, ex));
+      ex.finish();
     });
   };
 }
@@ -152,28 +196,34 @@ export class BackendProxy {
    * answer, nothing written to `res`. Rejects with a mapped GatewayError when
    * no answer came.
    */
-  send(req: IncomingMessage, res: ServerResponse, opts: { body?: Buffer; requestId: string; buffered: boolean }): Promise<UpstreamAnswer> {
+  send(req: IncomingMessage, res: ServerResponse, opts: SendOptions): Promise<UpstreamAnswer> {
     return new Promise((resolve, reject) => {
       let done = false;
-      const onClose = () => {
-        clearTimeout(ex.timer);
-        ex.settle(null, new GatewayError('client_closed_request'));
-      };
+      const target = opts.buffered ? detachedResponse() : res;
+      const onClose = () => ex.settle(null, new GatewayError('client_closed_request'));
       const ex: Exchange = {
         backend: this.name, body: opts.body, requestId: opts.requestId, timeoutMs: this.config.timeoutMs, timedOut: false,
+        get settled() { return done; },
         settle(answer, err) {
           if (done) return;
           done = true;
-          exchanges.delete(req);
           res.off('close', onClose);
+          if (!opts.buffered) { clearTimeout(ex.timer); exchanges.delete(req); }
           if (answer) resolve(answer); else reject(err);
+        },
+        late: opts.onLateAnswer,
+        finish() {
+          clearTimeout(ex.timer);
+          clearTimeout(ex.lateTimer);
+          if (exchanges.get(req) === ex) exchanges.delete(req);
+          if (target !== res) target.emit('close');
         },
       };
       exchanges.set(req, ex);
       sanitizeRequestHeaders(req, this.#keep);
       res.once('close', onClose);
       const mw = opts.buffered ? this.#buffered : this.#streaming;
-      mw(req, res, (err) => { if (err) ex.settle(null, mapUpstreamError(err, ex)); });
+      mw(req, target, (err) => { if (err) { ex.settle(null, mapUpstreamError(err, ex)); ex.finish(); } });
     });
   }
 

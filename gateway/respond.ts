@@ -1,6 +1,7 @@
 /**
- * The answer side of a create: the backend's answer was buffered so that the
- * transaction id it returns is pinned before the merchant can follow it up.
+ * The answer side of a create or a query by order number: the backend's
+ * answer was buffered so that the transaction id it names is pinned before
+ * the merchant can follow it up.
  */
 import type { ServerResponse } from 'node:http';
 import type { Identified } from './identify.ts';
@@ -23,10 +24,24 @@ export async function pinTransaction(pins: PinService, t: Identified, answer: Up
     const pin = await pins.claim(pinKey.transaction(id), backend);
     if (pin.backend !== backend) log.error({ requestId, transactionId: id, backend, pinned: pin.backend }, 'transaction id already pinned to another backend');
   } catch (err) {
-    // The payment exists on `backend`; the merchant must get its answer. The order pin
-    // is in place; follow-ups by id fail closed (503) on instances without the pin.
+    // The payment exists on `backend`; the merchant must get its answer. This instance
+    // remembers the pin; others fail closed (503) until the retries below store it.
     pins.remember(pinKey.transaction(id), backend);
-    log.error({ requestId, transactionId: id, backend, err: (err as Error).message }, 'could not pin transaction id');
+    log.error({ requestId, transactionId: id, backend, err: (err as Error).message }, 'could not pin transaction id; retrying');
+    void retryPin(pins, id, backend, log, requestId);
+  }
+}
+
+/** Retries a transaction pin with backoff (about two minutes in all), then gives up loudly. */
+async function retryPin(pins: PinService, id: string, backend: string, log: Logger, requestId: string, attempt = 1): Promise<void> {
+  await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** attempt)).unref());
+  try {
+    const pin = await pins.claim(pinKey.transaction(id), backend, { store: true });
+    if (pin.backend !== backend) log.error({ requestId, transactionId: id, backend, pinned: pin.backend }, 'transaction id already pinned to another backend');
+    else log.info({ requestId, transactionId: id, backend, attempt }, 'transaction id pinned after retry');
+  } catch (err) {
+    if (attempt < 10) return retryPin(pins, id, backend, log, requestId, attempt + 1);
+    log.error({ requestId, transactionId: id, backend, err: (err as Error).message }, 'transaction id could not be pinned; follow-ups by this id will be refused or routed by its shape');
   }
 }
 
