@@ -25,7 +25,7 @@
  * in one Lua call. All windows of one bucket share a hash tag, so the call
  * touches one slot and works unchanged on Redis Cluster.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Layout parameters; fixed in the store at first use so that they never change under existing pins. */
 export interface PinLayout { windowSeconds: number; buckets: number }
@@ -42,7 +42,7 @@ export function defaultLayout(ttlSeconds: number, buckets = DEFAULT_BUCKETS): Pi
 
 /** The digest field and bucket of a pin key. */
 export function pinSlot(key: string, layout: PinLayout): { field: string; bucket: number } {
-  const digest = createHash('sha256').update(key).digest();
+  const digest = hash('sha256', key, 'buffer');
   return { field: digest.subarray(0, 12).toString('base64url'), bucket: digest.readUInt32BE(12) % layout.buckets };
 }
 
