@@ -53,6 +53,17 @@ async function validate(req: IncomingMessage, t: Identified, limit: number): Pro
   return { body, orderId };
 }
 
+/** What one request has gathered on its way through the stages. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly started: number;
+  readonly requestId: string;
+  t?: Identified;
+  merchant?: string;
+  decision?: Decision;
+}
+
 /** Builds the merchant-request handler. */
 export function createDataPlane(deps: DataPlaneDeps) {
   const { config, live, pins, backends, metrics, log } = deps;
@@ -62,77 +73,87 @@ export function createDataPlane(deps: DataPlaneDeps) {
     isOpen: (name) => backends.get(name)?.isOpen ?? false,
   };
 
-  return async function handleMerchantRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    // receive
+  /** Stage "receive": a request id (the caller's when well-formed), and recording once the answer is out. */
+  function receive(req: IncomingMessage, res: ServerResponse): Exchange {
     const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    res.setHeader('x-request-id', requestId);
-    let t: Identified | undefined;
-    let merchant: string | undefined;
-    let decision: Decision | undefined;
-    res.once('finish', () => record(res.statusCode));
-    res.once('close', () => { if (!res.writableFinished) record(499); });
+    const ex: Exchange = { req, res, started: performance.now(), requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID() };
+    res.setHeader('x-request-id', ex.requestId);
     let recorded = false;
-    function record(status: number): void {
-      if (recorded) return;
-      recorded = true;
-      const seconds = (performance.now() - started) / 1000;
-      const backend = decision?.backend ?? 'none';
-      const apiVersion = t?.apiVersion ?? 'none';
-      metrics.requests.inc({ backend, api_version: apiVersion, reason: decision?.reason ?? 'refused', status_class: statusClass(status) });
-      metrics.requestDuration.observe({ api_version: apiVersion, backend }, seconds);
-      if (decision) deps.onAnswered?.(decision.backend, status, seconds);
-      log.info({ requestId, merchant, method: req.method, path: t?.path, apiVersion: t?.apiVersion, endpoint: t?.endpoint,
-        backend: decision?.backend, reason: decision?.reason, status, durationMs: Math.round(seconds * 10000) / 10 }, 'request');
-    }
+    const once = (status: number) => { if (!recorded) { recorded = true; record(ex, status); } };
+    res.once('finish', () => once(res.statusCode));
+    res.once('close', () => { if (!res.writableFinished) once(499); });
+    return ex;
+  }
 
+  /** Stage "identify": version, endpoint and transaction from the path; merchant and idempotency key from headers. */
+  function identifyRequest(ex: Exchange): { t: Identified; merchant: string; idempotencyKey?: string } {
+    const { req } = ex;
+    const t = ex.t = identify(req.method ?? 'GET', req.url ?? '/');
+    const merchant = ex.merchant = singleHeader(req, config.merchantHeader, MERCHANT_ID);
+    if (merchant === undefined) throw new GatewayError('missing_merchant', { message: `The ${config.merchantHeader} header is required` });
+    const idempotencyKey = singleHeader(req, 'idempotency-key', IDEMPOTENCY_KEY);
+    if (t.apiVersion === 'v2' && req.method === 'POST' && idempotencyKey === undefined) throw new GatewayError('missing_idempotency_key');
+    return { t, merchant, idempotencyKey };
+  }
+
+  /** Stage "proxy": forward to the chosen backend; creates and queries come back buffered, their id pinned first. */
+  async function proxy(ex: Exchange, decision: Decision, body: Buffer): Promise<void> {
+    const { req, res, requestId } = ex;
+    const t = ex.t!;
+    const backend = backends.get(decision.backend)!;
+    const upstreamStart = performance.now();
+    const pinsId = decision.follow === 'transaction';
+    const buffered = pinsId || t.endpoint === 'query';
+    const answer = await backend.send(req, res, {
+      body, requestId, buffered, retryable: req.method === 'GET',
+      // A create answered too late for the merchant (timeout, hang-up) still gets its id pinned.
+      onLateAnswer: pinsId ? (late) => void pinTransaction(pins, t, late, decision.backend, log, requestId) : undefined,
+    });
+    metrics.upstreamDuration.observe({ backend: decision.backend, status_class: statusClass(answer.status) }, (performance.now() - upstreamStart) / 1000);
+    if (buffered) {
+      await pinTransaction(pins, t, answer, decision.backend, log, requestId);
+      writeBuffered(res, answer);
+    }
+  }
+
+  /** Stage "record": metrics, the canary's and the split view's counts, one log line. */
+  function record(ex: Exchange, status: number): void {
+    const { t, decision } = ex;
+    const seconds = (performance.now() - ex.started) / 1000;
+    const backend = decision?.backend ?? 'none';
+    const apiVersion = t?.apiVersion ?? 'none';
+    metrics.requests.inc({ backend, api_version: apiVersion, reason: decision?.reason ?? 'refused', status_class: statusClass(status) });
+    metrics.requestDuration.observe({ api_version: apiVersion, backend }, seconds);
+    if (decision) deps.onAnswered?.(decision.backend, status, seconds);
+    log.info({
+      requestId: ex.requestId, merchant: ex.merchant, method: ex.req.method, path: t?.path, apiVersion: t?.apiVersion, endpoint: t?.endpoint,
+      backend: decision?.backend, reason: decision?.reason, status, durationMs: Math.round(seconds * 10000) / 10,
+    }, 'request');
+  }
+
+  return async function handleMerchantRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ex = receive(req, res);
     try {
-      // identify
-      t = identify(req.method ?? 'GET', req.url ?? '/');
-      merchant = singleHeader(req, config.merchantHeader, MERCHANT_ID);
-      if (merchant === undefined) throw new GatewayError('missing_merchant', { message: `The ${config.merchantHeader} header is required` });
-      const idempotencyKey = singleHeader(req, 'idempotency-key', IDEMPOTENCY_KEY);
-      if (t.apiVersion === 'v2' && req.method === 'POST' && idempotencyKey === undefined) throw new GatewayError('missing_idempotency_key');
-      // validate
+      const { t, merchant, idempotencyKey } = identifyRequest(ex);
       const { body, orderId } = await validate(req, t, config.limits.bodyBytes);
-      // decide (a create is pinned here, before it is forwarded)
       const subject: Subject = {
         t, merchant, method: req.method!, orderId,
         idempotencyKey: t.endpoint === 'create' && t.apiVersion === 'v2' ? idempotencyKey : undefined,
         header: (name) => headerValue(req, name),
       };
-      // One snapshot of the routing state decides, and its version is the one reported.
+      // decide (a create is pinned here, before it is forwarded), on one snapshot of the
+      // routing state, whose version is the one reported
       const state = live.state;
-      decision = await decide({ ...env, state }, subject);
+      const decision = ex.decision = await decide({ ...env, state }, subject);
       if (decision.follow === 'transaction' && !decision.pinned) deps.onNewTransaction?.(decision, subject);
       if (config.decisionHeaders) {
         res.setHeader('x-cutover-backend', decision.backend);
         res.setHeader('x-cutover-reason', decision.reason);
         res.setHeader('x-cutover-rules-version', String(state.rules.version));
       }
-      // proxy
-      const backend = backends.get(decision.backend)!;
-      const upstreamStart = performance.now();
-      // Creates and queries by order number are buffered: the transaction id in their
-      // answer is pinned before the merchant can use it. A create answered too late for
-      // the merchant (timeout, hang-up) still gets its id pinned when the answer comes.
-      const chosen = decision.backend;
-      const identified = t;
-      const buffered = decision.follow === 'transaction' || t.endpoint === 'query';
-      const answer = await backend.send(req, res, {
-        body, requestId, buffered, retryable: req.method === 'GET',
-        onLateAnswer: decision.follow === 'transaction'
-          ? (late) => void pinTransaction(pins, identified, late, chosen, log, requestId)
-          : undefined,
-      });
-      metrics.upstreamDuration.observe({ backend: decision.backend, status_class: statusClass(answer.status) }, (performance.now() - upstreamStart) / 1000);
-      if (buffered) {
-        await pinTransaction(pins, t, answer, decision.backend, log, requestId);
-        writeBuffered(res, answer);
-      }
+      await proxy(ex, decision, body);
     } catch (err) {
-      sendError(res, err, requestId, log);
+      sendError(res, err, ex.requestId, log);
     }
   };
 }
