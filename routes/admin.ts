@@ -30,6 +30,20 @@ function ifMatchVersion(header: string | undefined): number | undefined {
   return Number(m[1] ?? m[2]);
 }
 
+/**
+ * Runs a control-plane call whose failures other than coded ones come from
+ * the store: those answer 503 `store_unavailable`, as AdminService does for
+ * its own calls, rather than 500.
+ */
+async function viaStore<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
+  }
+}
+
 export function adminRouter(deps: {
   service: AdminService;
   canary?: CanaryApi;
@@ -53,7 +67,8 @@ export function adminRouter(deps: {
   router.get('/admin/rules', async function getRules(_req, res) {
     const r = await service.currentRules();
     res.setHeader('etag', `"${r.version}"`);
-    res.json({ version: r.version, updatedAt: r.updatedAt, updatedBy: r.updatedBy, comment: r.comment, ...r.ruleset, effectiveSplit: await deps.splitView?.() });
+    const effectiveSplit = await viaStore(async () => deps.splitView?.());
+    res.json({ version: r.version, updatedAt: r.updatedAt, updatedBy: r.updatedBy, comment: r.comment, ...r.ruleset, effectiveSplit });
   });
 
   router.put('/admin/rules', async function putRules(req, res) {
@@ -80,7 +95,7 @@ export function adminRouter(deps: {
   });
 
   router.get('/admin/split', async function split(_req, res) {
-    res.json({ rules: (await deps.splitView?.()) ?? [] });
+    res.json({ rules: (await viaStore(async () => deps.splitView?.())) ?? [] });
   });
 
   router.get('/admin/merchants', async function listFlags(_req, res) {
@@ -127,10 +142,10 @@ export function adminRouter(deps: {
   });
 
   if (canary) {
-    router.get('/admin/canary', async function getCanary(_req, res) { res.json(await canary.status()); });
-    router.put('/admin/canary', async function startCanary(req, res) { res.status(201).json(await canary.start(req.body, actor(req))); });
+    router.get('/admin/canary', async function getCanary(_req, res) { res.json(await viaStore(() => canary.status())); });
+    router.put('/admin/canary', async function startCanary(req, res) { res.status(201).json(await viaStore(() => canary.start(req.body, actor(req)))); });
     for (const action of ['pause', 'resume', 'abort'] as const) {
-      router.post(`/admin/canary/${action}`, async function canaryAction(req, res) { res.json(await canary.act(action, actor(req))); });
+      router.post(`/admin/canary/${action}`, async function canaryAction(req, res) { res.json(await viaStore(() => canary.act(action, actor(req)))); });
     }
   }
 

@@ -105,18 +105,56 @@ export class CanaryController {
     return { ruleset: current.ruleset, rule, version: current.version };
   }
 
-  /** Writes the target weight as a new ruleset version (actor `canary`). */
-  async #setWeight(spec: CanarySpec, weight: number, why: string, split?: SplitEntry[]): Promise<void> {
-    // Compare-and-set on the version read, so an operator's change made meanwhile is never overwritten.
+  /**
+   * Writes the split that canary document `d` asks for (see `wanted`) as a
+   * new ruleset version by actor `canary`. The ruleset is read first, then
+   * the document is read again: the write goes ahead only if the document
+   * still asks for this split, and it is a compare-and-set on the version
+   * read. So a round that a later one superseded (an abort landing while a
+   * step is being written) never lands after the later round's write: either
+   * it lands first and is overwritten, or its compare-and-set fails and it
+   * then sees the newer document. (The revision alone cannot tell: the lease
+   * holder stores gate readings every round.) Answers whether it wrote.
+   */
+  async #setWeight(d: CanaryDoc, why: string, opts: { reconcile?: boolean } = {}): Promise<boolean> {
+    const { spec } = d;
+    const want = wanted(d);
+    if (!want) return false;
     for (let attempt = 0; ; attempt++) {
-      const { ruleset, version } = await this.#ruleOf(spec.rule);
-      const rules = ruleset.rules.map((r) => r.name !== spec.rule ? r : { ...r, split: split ?? reweigh(r.split!, spec.backend, weight) });
+      const current = await this.#admin.currentRules();
+      const rule = current.ruleset.rules.find((r) => r.name === spec.rule);
+      if (!rule?.split?.some((e) => e.backend === spec.backend)) {
+        if (opts.reconcile) return false; // an operator reshaped the rule: it is theirs now
+        throw new GatewayError('invalid_canary', { details: [{ path: '/rule', message: `no split rule "${spec.rule}" with backend "${spec.backend}"` }] });
+      }
+      const split = want.split ?? reweigh(rule.split, spec.backend, want.weight);
+      // After a conflict the winner may have written this very split (the lease holder
+      // reconciling): no second version then. A first attempt always writes: that write
+      // is the fence that makes an older round's pending write fail its compare-and-set.
+      if ((attempt > 0 || opts.reconcile) && sameSplit(rule.split, split)) return false;
+      // Reconciling repairs only what the canary wrote itself; an operator's later change stands.
+      if (opts.reconcile && current.updatedBy !== 'canary') return false;
+      const latest = (await this.#store.getDoc<CanaryDoc>(DOC))?.value;
+      const latestWants = latest?.id === d.id ? wanted(latest) : null;
+      if (!latestWants || !sameWant(latestWants, want)) return false; // a later change to the canary owns the split
+      const rules = current.ruleset.rules.map((r) => r.name !== spec.rule ? r : { ...r, split });
       try {
-        await this.#admin.putRules({ ...ruleset, rules, comment: `canary: ${why}` }, 'canary', version);
-        return;
+        await this.#admin.putRules({ ...current.ruleset, rules, comment: `canary: ${why}` }, 'canary', current.version);
+        return true;
       } catch (err) {
         if (!(err instanceof GatewayError) || err.code !== 'version_conflict' || attempt >= 4) throw err;
       }
+    }
+  }
+
+  /**
+   * Lease holder only: when the rule's split is not what the canary document
+   * asks for (a step, rollback or abort whose ruleset write failed or lost a
+   * race), writes it again, as long as the canary wrote the current ruleset.
+   */
+  async #reconcile(d: CanaryDoc): Promise<void> {
+    if (await this.#setWeight(d, `reconciled with the rollout (${d.state})`, { reconcile: true })) {
+      this.#log.warn({ rule: d.spec.rule, backend: d.spec.backend, state: d.state }, 'the canary rule\'s split differed from the rollout state; written again');
     }
   }
 
@@ -144,7 +182,7 @@ export class CanaryController {
       history: [{ time: new Date().toISOString(), action: 'start', step: 0, weight: spec.steps[0], reason: `started by ${actor}`, actor }],
     };
     if ((await this.#store.putDoc(DOC, doc, existing?.rev ?? 0)) === null) throw new GatewayError('canary_conflict', { message: 'Another change to the canary raced this one; retry' });
-    await this.#setWeight(doc.spec, doc.weight, `step 1 of ${spec.steps.length}: ${doc.weight}%`);
+    await this.#setWeight(doc, `step 1 of ${spec.steps.length}: ${doc.weight}%`);
     this.#stats.watch({ backend: spec.backend, window: windowOf(doc) });
     return this.status();
   }
@@ -162,7 +200,13 @@ export class CanaryController {
       if (action === 'resume') { next.step = d.step; next.stepStartedAt = Date.now(); next.holding = false; }
       next.history = [...d.history, { time: new Date().toISOString(), action, step: d.step, weight: d.weight, reason: `${action} by ${actor}`, actor }];
       if ((await this.#store.putDoc(DOC, next, cur.rev)) === null) continue;
-      if (action === 'abort') await this.#setWeight(d.spec, 0, `aborted by ${actor}: split restored`, d.originalSplit);
+      if (action === 'abort') {
+        await this.#setWeight(next, `aborted by ${actor}: split restored`).catch((err) => {
+          if (err instanceof GatewayError && err.code !== 'store_unavailable') throw err;
+          // Stored as aborted, split not yet restored: say so; the driving instance's next round restores it.
+          throw new GatewayError('store_unavailable', { cause: err, message: `The canary is aborted, but the split could not be restored yet (${(err as Error).message}); the driving instance will restore it` });
+        });
+      }
       if (action === 'resume') this.#stats.watch({ backend: d.spec.backend, window: windowOf(next) });
       return this.status();
     }
@@ -177,10 +221,14 @@ export class CanaryController {
       const cur = await this.#store.getDoc<CanaryDoc>(DOC);
       const d = cur?.value;
       this.#publishMetrics(d);
-      if (!d || d.state !== 'running') { this.#stats.watch(null); return; }
-      this.#stats.watch({ backend: d.spec.backend, window: windowOf(d) });
+      this.#stats.watch(d?.state === 'running' ? { backend: d.spec.backend, window: windowOf(d) } : null);
+      if (!d) return;
+      // The lease holder also keeps the rule's split in line with the document after the
+      // rollout has stopped: a rollback's or abort's ruleset write may have failed.
       this.#driving = await this.#store.acquireLease(DOC, this.#owner, LEASE_MS);
       if (!this.#driving) return;
+      await this.#reconcile(d);
+      if (d.state !== 'running') return;
       await this.#stats.flush();
       const readings = await this.#stats.read(windowOf(d));
       const verdict = judge(d, readings, Date.now());
@@ -199,7 +247,7 @@ export class CanaryController {
         next.weight = rollback ? 0 : d.weight;
         next.history = [...d.history, entry(rollback ? 'rollback' : 'pause', next.weight, verdict.reason)];
         if ((await this.#store.putDoc(DOC, next, cur!.rev)) === null) return;
-        if (rollback) await this.#setWeight(d.spec, 0, `rolled back: ${verdict.reason}`);
+        if (rollback) await this.#setWeight(next, `rolled back: ${verdict.reason}`);
         this.#log.warn({ rule: d.spec.rule, backend: d.spec.backend, reason: verdict.reason, state: next.state }, 'canary gate failed');
         return;
       }
@@ -216,7 +264,7 @@ export class CanaryController {
       next.stepStartedAt = Date.now();
       next.history = [...d.history, { ...entry('step', next.weight, verdict.reason), step: next.step }];
       if ((await this.#store.putDoc(DOC, next, cur!.rev)) === null) return;
-      await this.#setWeight(d.spec, next.weight, `step ${next.step + 1} of ${d.spec.steps.length}: ${next.weight}%`);
+      await this.#setWeight(next, `step ${next.step + 1} of ${d.spec.steps.length}: ${next.weight}%`);
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'canary controller round failed');
     } finally {
@@ -237,6 +285,25 @@ export class CanaryController {
       if (d.readings.p99Ms !== null && Number.isFinite(d.readings.p99Ms)) this.#metrics.canaryGate.set({ gate: 'p99_seconds' }, d.readings.p99Ms / 1000);
     }
   }
+}
+
+/** The split a canary document asks its rule to have: the target at a weight, or (aborted) the split from before the rollout. */
+function wanted(d: CanaryDoc): { weight: number; split?: SplitEntry[] } | null {
+  switch (d.state) {
+    case 'running': case 'paused': return { weight: d.weight };
+    case 'rolled_back': return { weight: 0 };
+    case 'completed': return { weight: d.spec.steps.at(-1)! };
+    case 'aborted': return { weight: 0, split: d.originalSplit };
+    default: return null;
+  }
+}
+
+function sameSplit(a: readonly SplitEntry[], b: readonly SplitEntry[]): boolean {
+  return a.length === b.length && a.every((e, i) => e.backend === b[i].backend && Math.round(e.weight * 100) === Math.round(b[i].weight * 100));
+}
+
+function sameWant(a: NonNullable<ReturnType<typeof wanted>>, b: NonNullable<ReturnType<typeof wanted>>): boolean {
+  return a.weight === b.weight && (a.split && b.split ? sameSplit(a.split, b.split) : a.split === b.split);
 }
 
 function windowOf(d: CanaryDoc): string {

@@ -6,9 +6,21 @@
  */
 import type { Decision, RoutingState, Subject } from '../decide.ts';
 import type { Metrics } from '../metrics.ts';
+import type { CompiledRules } from '../rules.ts';
 import type { Store } from '../store/types.ts';
 
 const WINDOW_MINUTES = 5;
+
+/** Names of the split rules of each compiled ruleset, computed once per version (compiled rulesets are immutable). */
+const splitNames = new WeakMap<CompiledRules, ReadonlySet<string>>();
+function splitRulesOf(rules: CompiledRules): ReadonlySet<string> {
+  let names = splitNames.get(rules);
+  if (!names) {
+    names = new Set(rules.ruleset.rules.filter((r) => r.split).map((r) => r.name));
+    splitNames.set(rules, names);
+  }
+  return names;
+}
 
 export interface SplitView {
   rule: string;
@@ -33,8 +45,12 @@ export class SplitTracker {
   /** Counts a new transaction under the rule that would have decided it. */
   record(d: Decision, s: Subject): void {
     const rules = this.#state().rules;
-    const rule = rules.firstMatch({ apiVersion: s.t.apiVersion, merchant: s.merchant, method: s.method, path: s.t.path, orderId: s.orderId, header: s.header });
-    if (!rule || !rules.ruleset.rules.find((r) => r.name === rule)?.split) return;
+    // A rule's decision (rule:, failover:) names its rule; only a merchant flag needs the
+    // matcher to say which rule it took the transaction from. 'default': no rule matched.
+    const rule = d.rule ?? (d.reason === 'merchant-flag'
+      ? rules.firstMatch({ apiVersion: s.t.apiVersion, merchant: s.merchant, method: s.method, path: s.t.path, orderId: s.orderId, header: s.header })
+      : undefined);
+    if (rule === undefined || !splitRulesOf(rules).has(rule)) return;
     const key = `${rule}|${d.backend}`;
     this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
   }

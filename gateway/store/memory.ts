@@ -10,9 +10,31 @@ import {
   type RulesetMeta, type Store, type StoredRuleset,
 } from './types.ts';
 
+/** Entries a sweep looks at per call: expired entries go in bounded steps, never in one long pass. */
+const SWEEP_STEP = 16;
+
+/**
+ * Walks a map a few entries per call, deleting those `expired` says are,
+ * and starts over at the end. (A Map iterator stays valid while entries are
+ * added and deleted, and visits the ones added after it started.)
+ */
+class Sweeper<K, V> {
+  readonly #map: Map<K, V>;
+  #cursor: Iterator<[K, V]>;
+  constructor(map: Map<K, V>) { this.#map = map; this.#cursor = map.entries(); }
+  step(expired: (v: V) => boolean): void {
+    for (let i = 0; i < SWEEP_STEP; i++) {
+      const next = this.#cursor.next();
+      if (next.done) { this.#cursor = this.#map.entries(); return; }
+      if (expired(next.value[1])) this.#map.delete(next.value[0]);
+    }
+  }
+}
+
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   readonly #ttlMs: number;
+  readonly #now: () => number;
   readonly #pins = new Map<string, { backend: string; pinnedAt: number }>();
   readonly #versions: StoredRuleset[] = [];
   readonly #flags = new Map<string, MerchantFlag>();
@@ -21,9 +43,13 @@ export class MemoryStore implements Store {
   readonly #docs = new Map<string, { rev: number; value: unknown }>();
   readonly #leases = new Map<string, { owner: string; until: number }>();
   readonly #counters = new Map<string, { until: number; fields: Record<string, number> }>();
+  readonly #pinSweep = new Sweeper(this.#pins);
+  readonly #counterSweep = new Sweeper(this.#counters);
 
-  constructor(opts: { pinTtlMs: number }) {
+  /** `now` is the clock of counters and leases (pins take theirs from the caller). */
+  constructor(opts: { pinTtlMs: number; now?: () => number }) {
     this.#ttlMs = opts.pinTtlMs;
+    this.#now = opts.now ?? Date.now;
     this.#events.setMaxListeners(0);
   }
 
@@ -40,6 +66,8 @@ export class MemoryStore implements Store {
   async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
     const existing = this.#live(key, now);
     if (existing) return { ...existing, created: false };
+    // Every write also sweeps a few pins past their TTL, so that the map holds live pins only.
+    this.#pinSweep.step((p) => p.pinnedAt + this.#ttlMs <= now);
     this.#pins.set(key, { backend, pinnedAt: now });
     return { backend, pinnedAt: now, expiresAt: now + this.#ttlMs, created: true };
   }
@@ -123,7 +151,7 @@ export class MemoryStore implements Store {
   }
 
   async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    const now = Date.now();
+    const now = this.#now();
     const l = this.#leases.get(name);
     if (l && l.owner !== owner && l.until > now) return false;
     this.#leases.set(name, { owner, until: now + ttlMs });
@@ -135,15 +163,23 @@ export class MemoryStore implements Store {
   }
 
   async addCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void> {
-    const now = Date.now();
+    const now = this.#now();
+    this.#counterSweep.step((c) => c.until <= now);
     let c = this.#counters.get(name);
     if (!c || c.until <= now) { c = { until: now + ttlMs, fields: {} }; this.#counters.set(name, c); }
     for (const [k, v] of Object.entries(fields)) c.fields[k] = (c.fields[k] ?? 0) + v;
   }
 
   async readCounters(name: string): Promise<Record<string, number>> {
+    const now = this.#now();
+    this.#counterSweep.step((c) => c.until <= now);
     const c = this.#counters.get(name);
-    return c && c.until > Date.now() ? { ...c.fields } : {};
+    return c && c.until > now ? { ...c.fields } : {};
+  }
+
+  /** How many pins and counter windows the store holds, expired ones not yet swept included. */
+  get held(): { pins: number; counters: number } {
+    return { pins: this.#pins.size, counters: this.#counters.size };
   }
 
   async close(): Promise<void> {

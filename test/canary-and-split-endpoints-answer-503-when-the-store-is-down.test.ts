@@ -1,0 +1,54 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { adminCall, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import type { Ruleset } from '../gateway/rules.ts';
+
+const RULES: Ruleset = {
+  rules: [
+    { name: 'v1-canary', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 10 }, { backend: 'legacy', weight: 90 }], stickyBy: 'merchant' },
+    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
+  ],
+  default: 'legacy',
+};
+
+let redis: TestRedis;
+let backends: Backends;
+let gw: RunningGateway;
+before(async () => {
+  redis = await startRedis();
+  backends = await startBackends();
+  gw = await startGateway(testConfig(backends.urls, {}, RULES), { redisUrl: redis.url });
+});
+after(async () => { await gw.close(); await backends.close(); await redis.close(); });
+
+test('with the store down, the canary and split endpoints answer 503 store_unavailable, not 500', async () => {
+  const spec = { rule: 'v1-canary', backend: 'next', steps: [20, 100], stepSeconds: 60, gates: { max5xxRatio: 0.01, maxP99Ms: 800, minRequests: 10 } };
+  assert.equal((await adminCall(gw, 'PUT', '/admin/canary', spec)).status, 201, 'a rollout runs before the outage');
+  await redis.stop();
+
+  const calls: [string, string, unknown?][] = [
+    ['GET', '/admin/canary'],
+    ['PUT', '/admin/canary', spec],
+    ['POST', '/admin/canary/pause'],
+    ['POST', '/admin/canary/resume'],
+    ['POST', '/admin/canary/abort'],
+    ['GET', '/admin/split'],
+  ];
+  for (const [method, path, body] of calls) {
+    const res = await adminCall(gw, method, path, body);
+    const answer = await res.json();
+    assert.equal(res.status, 503, `${method} ${path}: ${JSON.stringify(answer)}`);
+    assert.equal(answer.error, 'store_unavailable', `${method} ${path}`);
+  }
+
+  await redis.start();
+  const until = Date.now() + 5000;
+  for (;;) {
+    const res = await adminCall(gw, 'GET', '/admin/canary');
+    if (res.status === 200) break;
+    await res.arrayBuffer();
+    assert.ok(Date.now() < until, 'the canary endpoint answers again once the store is back');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});

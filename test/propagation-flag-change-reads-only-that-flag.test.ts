@@ -1,0 +1,87 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { adminCall, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import type { Store } from '../gateway/store/types.ts';
+
+let redis: TestRedis;
+let backends: Backends;
+let a: RunningGateway;
+let b: RunningGateway;
+/** Full flag listings each instance's store has made since the last reset. */
+const listings = { a: 0, b: 0 };
+let delayListingOnB = 0;
+
+type ListFlags = Store['listFlags'];
+function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
+  const store = gw.store as { listFlags: ListFlags };
+  const real = store.listFlags.bind(store);
+  store.listFlags = async () => {
+    listings[on]++;
+    const all = await real();
+    // Failure injection: the listing is read now but handed back late, as from a slow store.
+    if (on === 'b' && delayListingOnB > 0) await new Promise((r) => setTimeout(r, delayListingOnB));
+    return all;
+  };
+}
+
+before(async () => {
+  redis = await startRedis();
+  backends = await startBackends();
+  // No periodic re-read within the test: only the change notifications carry flags.
+  const raw = () => testConfig(backends.urls, { redis: { refreshSeconds: 3600 } });
+  a = await startGateway(raw(), { redisUrl: redis.url });
+  b = await startGateway(raw(), { redisUrl: redis.url });
+  countListings(a, 'a');
+  countListings(b, 'b');
+});
+after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+
+const routeV1 = async (gw: RunningGateway, merchant: string) => {
+  const res = await fetch(`${gw.url}/api/v1/payments`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),
+  });
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+  return { backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason') };
+};
+
+async function until(gw: RunningGateway, merchant: string, expected: { backend: string; reason: string }): Promise<void> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const r = await routeV1(gw, merchant);
+    if (r.backend === expected.backend && r.reason === expected.reason) return;
+    assert.ok(Date.now() < deadline, `${merchant} still routed ${JSON.stringify(r)}, expected ${JSON.stringify(expected)}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
+
+test('flags set and removed through A route on B, and no instance lists every flag to learn of one', async () => {
+  listings.a = 0; listings.b = 0;
+  for (const m of ['M-ONE-1', 'M-ONE-2', 'M-ONE-3']) {
+    assert.equal((await adminCall(a, 'PUT', `/admin/merchants/${m}`, { backend: 'next' })).status, 200);
+  }
+  assert.deepEqual(await routeV1(a, 'M-ONE-2'), { backend: 'next', reason: 'merchant-flag' }, 'live on A when the PUT answers');
+  for (const m of ['M-ONE-1', 'M-ONE-2', 'M-ONE-3']) await until(b, m, { backend: 'next', reason: 'merchant-flag' });
+
+  assert.equal((await adminCall(a, 'DELETE', '/admin/merchants/M-ONE-2')).status, 200);
+  assert.deepEqual(await routeV1(a, 'M-ONE-2'), { backend: 'legacy', reason: 'default' });
+  await until(b, 'M-ONE-2', { backend: 'legacy', reason: 'default' });
+  assert.deepEqual(await routeV1(b, 'M-ONE-1'), { backend: 'next', reason: 'merchant-flag' }, 'the other flags stay');
+  assert.deepEqual(listings, { a: 0, b: 0 }, 'a flag change is applied by reading that one flag');
+});
+
+test('a flag changed while a full re-read is in flight is not lost when the re-read lands', async () => {
+  // B's re-read lists the flags before the change and hands the listing back after the change has arrived.
+  delayListingOnB = 300;
+  try {
+    const reread = b.gw.live.reload();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await adminCall(a, 'PUT', '/admin/merchants/M-DURING', { backend: 'next' })).status, 200);
+    await reread;
+    await until(b, 'M-DURING', { backend: 'next', reason: 'merchant-flag' });
+    await new Promise((r) => setTimeout(r, 400)); // anything still in flight on B has landed
+    assert.deepEqual(await routeV1(b, 'M-DURING'), { backend: 'next', reason: 'merchant-flag' });
+    assert.ok(listings.b >= 1, 'the full re-read ran');
+  } finally { delayListingOnB = 0; }
+});
