@@ -181,8 +181,19 @@ export class CanaryController {
       stepStartedAt: Date.now(), startedBy: actor, originalSplit: rule.split!, readings: null, holding: false,
       history: [{ time: new Date().toISOString(), action: 'start', step: 0, weight: spec.steps[0], reason: `started by ${actor}`, actor }],
     };
-    if ((await this.#store.putDoc(DOC, doc, existing?.rev ?? 0)) === null) throw new GatewayError('canary_conflict', { message: 'Another change to the canary raced this one; retry' });
-    await this.#setWeight(doc, `step 1 of ${spec.steps.length}: ${doc.weight}%`);
+    const rev = await this.#store.putDoc(DOC, doc, existing?.rev ?? 0);
+    if (rev === null) throw new GatewayError('canary_conflict', { message: 'Another change to the canary raced this one; retry' });
+    try {
+      await this.#setWeight(doc, `step 1 of ${spec.steps.length}: ${doc.weight}%`);
+    } catch (err) {
+      // The first step never reached the rules: the rollout did not start. Record it as
+      // aborted (so a retry is not refused as a conflict) and say why.
+      const failed: CanaryDoc = { ...doc, state: 'aborted', history: [...doc.history, {
+        time: new Date().toISOString(), action: 'abort', step: 0, weight: doc.weight, reason: `first step could not be written: ${(err as Error).message}`, actor: 'canary',
+      }] };
+      await this.#store.putDoc(DOC, failed, rev).catch(() => {});
+      throw err;
+    }
     this.#stats.watch({ backend: spec.backend, window: windowOf(doc) });
     return this.status();
   }
