@@ -1,27 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { adminCall, orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
 const admin = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${gw.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const res = await adminCall(stack.gw, method, path, body);
   return { status: res.status, body: await res.json() };
 };
-const create = (version: 'v1' | 'v2', merchant: string) => fetch(`${gw.url}/api/${version}/payments`, {
+const create = (version: 'v1' | 'v2', merchant: string) => fetch(`${stack.gw.url}/api/${version}/payments`, {
   method: 'POST',
   headers: { 'content-type': 'application/json', 'x-merchant-id': merchant, ...(version === 'v2' ? { 'idempotency-key': orderId('k') } : {}) },
   body: JSON.stringify(version === 'v1' ? v1Create(orderId()) : v2Create(orderId())),

@@ -1,20 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { useStack } from './helpers/stack.ts';
 
-let redis: TestRedis;
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls), { redisUrl: redis.url });
-});
-after(async () => { await gw.close(); await backends.close(); await redis.close(); });
+const stack = useStack(() => ({ redis: true }));
 
 const probe = async (path: string) => {
-  const res = await fetch(`${gw.adminUrl}${path}`);
+  const res = await fetch(`${stack.gw.adminUrl}${path}`);
   return { status: res.status, body: await res.json() };
 };
 
@@ -23,7 +14,7 @@ test('readyz is 200 while Redis answers, 503 naming the store while it is down, 
   assert.equal(ready.status, 200);
   assert.deepEqual(ready.body, { status: 'ready', store: 'ok', rules: 'loaded', draining: false });
 
-  await redis.stop();
+  await stack.redis.stop();
   const down = await probe('/readyz');
   assert.equal(down.status, 503);
   assert.equal(down.body.status, 'not_ready');
@@ -32,7 +23,7 @@ test('readyz is 200 while Redis answers, 503 naming the store while it is down, 
   const alive = await probe('/healthz');
   assert.equal(alive.status, 200, 'liveness does not depend on the store: restarting would not help');
 
-  await redis.start();
+  await stack.redis.start();
   const until = Date.now() + 10_000;
   let back = await probe('/readyz');
   while (back.status !== 200 && Date.now() < until) {
@@ -44,7 +35,7 @@ test('readyz is 200 while Redis answers, 503 naming the store while it is down, 
 });
 
 test('a draining instance answers readyz 503 so that load balancers stop sending to it', async () => {
-  gw.gw.drain();
+  stack.gw.gw.drain();
   const res = await probe('/readyz');
   assert.equal(res.status, 503);
   assert.equal(res.body.draining, true);

@@ -1,27 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, adminCall, DEFAULT_RULES, merchantPost, orderId, startGateway, testConfig, useStack, v1Create } from './helpers/stack.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
-const admin = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${gw.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-const createV1 = (merchant: string) => fetch(`${gw.url}/api/v1/payments`, {
-  method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),
-});
+const admin = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => adminCall(stack.gw, method, path, body, headers);
+const createV1 = (merchant: string) => merchantPost(stack.gw, '/api/v1/payments', merchant, v1Create(orderId()));
 
 const V1_TO_NEXT = {
   rules: [...DEFAULT_RULES.rules, { name: 'v1-to-next', match: { apiVersion: 'v1' }, backend: 'next' }],
@@ -112,7 +96,7 @@ test('a ruleset that breaks the schema is refused with every schema problem list
   assert.equal(body.error, 'invalid_ruleset');
   assert.deepEqual(body.details.map((d: { path: string }) => d.path).sort(), ['/default', '/rules/0/match', '/rules/0/weight', '/rules/1/name']);
 
-  const notJson = await fetch(`${gw.adminUrl}/admin/rules`, {
+  const notJson = await fetch(`${stack.gw.adminUrl}/admin/rules`, {
     method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: '{"rules": [',
   });
   assert.equal(notJson.status, 400);
@@ -120,7 +104,7 @@ test('a ruleset that breaks the schema is refused with every schema problem list
 });
 
 test('a write whose change notification cannot be sent is still answered 200 and live on this instance', async (t) => {
-  const store = gw.store as { publish: (e: unknown) => Promise<void> };
+  const store = stack.gw.store as { publish: (e: unknown) => Promise<void> };
   const publish = store.publish;
   store.publish = async () => { throw new Error('injected: pub/sub is down'); };
   t.after(() => { store.publish = publish; });
@@ -133,7 +117,7 @@ test('a write whose change notification cannot be sent is still answered 200 and
 });
 
 test('a comment in the initial rules file becomes the comment of version 1, not part of the rules', async (t) => {
-  const seeded = await startGateway(testConfig(backends.urls, {}, { ...DEFAULT_RULES, comment: 'first cut' }));
+  const seeded = await startGateway(testConfig(stack.backends.urls, {}, { ...DEFAULT_RULES, comment: 'first cut' }));
   t.after(() => seeded.close());
   const res = await fetch(`${seeded.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   const body = await res.json();

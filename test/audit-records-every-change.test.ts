@@ -1,23 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, READONLY_TOKEN, startBackends, startGateway, testConfig,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, READONLY_TOKEN, useStack } from './helpers/stack.ts';
 
 const ALICE_TOKEN = 'alice-token-0123456789abcdef';
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, {
+const stack = useStack(() => ({ overrides: {
     admin: { tokens: [{ name: 'ops', token: ADMIN_TOKEN }, { name: 'viewer', token: READONLY_TOKEN, readOnly: true }, { name: 'alice', token: ALICE_TOKEN }] },
-  }));
-});
-after(async () => { await gw.close(); await backends.close(); });
+  } }));
 
 const call = async (token: string, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${gw.adminUrl}${path}`, {
+  const res = await fetch(`${stack.gw.adminUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),

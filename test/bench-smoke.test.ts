@@ -1,10 +1,10 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { useStack } from './helpers/stack.ts';
 import { runPaced, runPeak } from '../bench/load.ts';
 import { parseResponse } from '../bench/raw-client.ts';
 import { summarizeProfile, type CpuProfile } from '../bench/profile.ts';
@@ -13,19 +13,13 @@ import { ratios, renderReport, type BenchResults } from '../bench/report.ts';
 import type { RunStats } from '../bench/stats.ts';
 import { describeMachine } from '../bench/machine.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
 let peak: RunStats;
 let paced: RunStats;
 
 test('the benchmark workload runs through the gateway at peak and paced, every follow-up reaching its payment', async () => {
-  const targets = { v1: gw.url, v2: gw.url };
+  const targets = { v1: stack.gw.url, v2: stack.gw.url };
   peak = await runPeak({ targets, connections: 4, seconds: 1, tag: 'smokeA' });
   paced = await runPaced({ targets, rate: 100, seconds: 1, tag: 'smokeB' });
   for (const run of [peak, paced]) {

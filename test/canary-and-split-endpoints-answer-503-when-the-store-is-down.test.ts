@@ -1,7 +1,6 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { adminCall, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { adminCall, useStack } from './helpers/stack.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
 const RULES: Ruleset = {
@@ -12,20 +11,12 @@ const RULES: Ruleset = {
   default: 'legacy',
 };
 
-let redis: TestRedis;
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, {}, RULES), { redisUrl: redis.url });
-});
-after(async () => { await gw.close(); await backends.close(); await redis.close(); });
+const stack = useStack(() => ({ redis: true, rules: RULES }));
 
 test('with the store down, the canary and split endpoints answer 503 store_unavailable, not 500', async () => {
   const spec = { rule: 'v1-canary', backend: 'next', steps: [20, 100], stepSeconds: 60, gates: { max5xxRatio: 0.01, maxP99Ms: 800, minRequests: 10 } };
-  assert.equal((await adminCall(gw, 'PUT', '/admin/canary', spec)).status, 201, 'a rollout runs before the outage');
-  await redis.stop();
+  assert.equal((await adminCall(stack.gw, 'PUT', '/admin/canary', spec)).status, 201, 'a rollout runs before the outage');
+  await stack.redis.stop();
 
   const calls: [string, string, unknown?][] = [
     ['GET', '/admin/canary'],
@@ -36,16 +27,16 @@ test('with the store down, the canary and split endpoints answer 503 store_unava
     ['GET', '/admin/split'],
   ];
   for (const [method, path, body] of calls) {
-    const res = await adminCall(gw, method, path, body);
+    const res = await adminCall(stack.gw, method, path, body);
     const answer = await res.json();
     assert.equal(res.status, 503, `${method} ${path}: ${JSON.stringify(answer)}`);
     assert.equal(answer.error, 'store_unavailable', `${method} ${path}`);
   }
 
-  await redis.start();
+  await stack.redis.start();
   const until = Date.now() + 5000;
   for (;;) {
-    const res = await adminCall(gw, 'GET', '/admin/canary');
+    const res = await adminCall(stack.gw, 'GET', '/admin/canary');
     if (res.status === 200) break;
     await res.arrayBuffer();
     assert.ok(Date.now() < until, 'the canary endpoint answers again once the store is back');

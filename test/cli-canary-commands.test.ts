@@ -1,15 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { runCli } from './helpers/cli.ts';
 import { ADMIN_TOKEN, DEFAULT_RULES, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 const RULES = {
   rules: [...DEFAULT_RULES.rules, { name: 'v1-canary', match: { apiVersion: 'v1' as const }, split: [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }], stickyBy: 'order' as const }],
   default: 'legacy',
@@ -31,17 +27,7 @@ before(async () => {
 });
 after(async () => { await gw.close(); await backends.close(); rmSync(dir, { recursive: true, force: true }); });
 
-async function cutover(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['cli/cutover.ts', ...args], {
-      cwd: ROOT, env: { ...process.env, CUTOVER_ADMIN_URL: gw.adminUrl, CUTOVER_ADMIN_TOKEN: ADMIN_TOKEN },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cutover = (...args: string[]) => runCli(gw.adminUrl, args);
 const nextWeight = async () => {
   const r = await (await fetch(`${gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
   return r.rules.find((x: { name: string }) => x.name === 'v1-canary').split.find((e: { backend: string }) => e.backend === 'next').weight;

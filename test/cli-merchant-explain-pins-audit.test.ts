@@ -1,37 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import {
-  ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ROOT, runCli } from './helpers/cli.ts';
+import { orderId, useStack, v1Create } from './helpers/stack.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
-async function cutover(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['cli/cutover.ts', ...args], {
-      cwd: ROOT, env: { ...process.env, CUTOVER_ADMIN_URL: gw.adminUrl, CUTOVER_ADMIN_TOKEN: ADMIN_TOKEN },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cutover = (...args: string[]) => runCli(stack.gw.adminUrl, args);
 const createV1 = async (merchant: string, order = orderId()) => {
-  const res = await fetch(`${gw.url}/api/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(order)) });
+  const res = await fetch(`${stack.gw.url}/api/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(order)) });
   return { backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason'), body: await res.json() };
 };
 

@@ -1,18 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { runCli } from './helpers/cli.ts';
 import {
-  ADMIN_TOKEN, READONLY_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
+  ADMIN_TOKEN, orderId, READONLY_TOKEN, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway,
 } from './helpers/stack.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 let backends: Backends;
 let gw: RunningGateway;
 let dir: string;
@@ -24,17 +19,7 @@ before(async () => {
 after(async () => { await gw.close(); await backends.close(); rmSync(dir, { recursive: true, force: true }); });
 
 /** Runs the CLI as an operator would, against this gateway (URL and token from the environment unless `env` says otherwise). */
-async function cutover(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['cli/cutover.ts', ...args], {
-      cwd: ROOT, env: { ...process.env, CUTOVER_ADMIN_URL: gw.adminUrl, CUTOVER_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cutover = (args: string[], env: Record<string, string> = {}) => runCli(gw.adminUrl, args, env);
 const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
 const current = async () => (await fetch(`${gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
 const routeV1 = async (merchant: string) => {

@@ -1,9 +1,9 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { useStack } from './helpers/stack.ts';
 
 // A large response streams through the gateway with backpressure: a slow reader holds the
 // backend back instead of the gateway buffering the body.
@@ -25,19 +25,13 @@ async function liveBytes(): Promise<number> {
   return m.heapUsed + m.arrayBuffers;
 }
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
 test('a 10 MB chunked response read slowly arrives complete while memory stays far below its size', async () => {
   const baseline = await liveBytes();
   let peak = 0;
   let received = 0;
-  const { port } = new URL(gw.url);
+  const { port } = new URL(stack.gw.url);
   const status = await new Promise<number>((resolve, reject) => {
     http.get({ host: '127.0.0.1', port, path: `/api/v1/stream?bytes=${BYTES}`, headers: { 'x-merchant-id': 'M-STREAM' } }, (res) => {
       let nextPause = 512 * 1024;

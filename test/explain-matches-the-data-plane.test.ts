@@ -1,30 +1,21 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, orderId, useStack, v1Create } from './helpers/stack.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const explain = async (q: Record<string, string>) => {
-  const res = await fetch(`${gw.adminUrl}/admin/explain?${new URLSearchParams(q)}`, { headers: auth });
+  const res = await fetch(`${stack.gw.adminUrl}/admin/explain?${new URLSearchParams(q)}`, { headers: auth });
   return { status: res.status, body: await res.json() };
 };
 const adminPut = (path: string, body: unknown) =>
-  fetch(`${gw.adminUrl}${path}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const createV1 = (merchant: string, order: string) => fetch(`${gw.url}/api/v1/payments`, {
+  fetch(`${stack.gw.adminUrl}${path}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const createV1 = (merchant: string, order: string) => fetch(`${stack.gw.url}/api/v1/payments`, {
   method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(order)),
 });
-const getPath = (merchant: string, path: string) => fetch(`${gw.url}${path}`, { headers: { 'x-merchant-id': merchant } });
+const getPath = (merchant: string, path: string) => fetch(`${stack.gw.url}${path}`, { headers: { 'x-merchant-id': merchant } });
 /** What a real answer says about its routing. */
 const routed = (res: Response) => ({ backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason') });
 
@@ -101,7 +92,7 @@ test('follow-ups with no pin: explain and the data plane both use the id shape, 
 
 test('pins/{id} shows where a transaction lives and until when; explain refuses an incomplete question', async () => {
   const { trade_no } = await (await createV1('M-PIN', orderId())).json();
-  const res = await fetch(`${gw.adminUrl}/admin/pins/${trade_no}`, { headers: auth });
+  const res = await fetch(`${stack.gw.adminUrl}/admin/pins/${trade_no}`, { headers: auth });
   assert.equal(res.status, 200);
   const pin = await res.json();
   assert.equal(pin.transactionId, trade_no);
@@ -109,7 +100,7 @@ test('pins/{id} shows where a transaction lives and until when; explain refuses 
   assert.ok(Math.abs(Date.parse(pin.pinnedAt) - Date.now()) < 60_000);
   assert.equal(Date.parse(pin.expiresAt) - Date.parse(pin.pinnedAt), 400 * 86_400_000, 'pins.ttlDays after creation');
 
-  const missing = await fetch(`${gw.adminUrl}/admin/pins/pay_nothing`, { headers: auth });
+  const missing = await fetch(`${stack.gw.adminUrl}/admin/pins/pay_nothing`, { headers: auth });
   assert.equal(missing.status, 404);
   assert.equal((await missing.json()).error, 'not_found');
 
@@ -130,7 +121,7 @@ test('a request the data plane refuses before routing is explained as that refus
     assert.equal(e.status, 200);
     assert.equal(e.body.reason, 'refused');
     assert.equal(e.body.backend, null);
-    const real = await fetch(`${gw.url}${path}`, { method, headers: { 'x-merchant-id': 'M-REF' } });
+    const real = await fetch(`${stack.gw.url}${path}`, { method, headers: { 'x-merchant-id': 'M-REF' } });
     assert.equal(e.body.refusal.status, real.status, path);
     assert.equal(e.body.refusal.error, (await real.json()).error);
   }

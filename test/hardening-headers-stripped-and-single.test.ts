@@ -1,28 +1,22 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, startBackends, startGateway, testConfig, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, useStack, v2Create } from './helpers/stack.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
-const forwarded = () => backends.legacy.state.requests + backends.next.state.requests;
+const forwarded = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 
 /** Sends raw header lines to GET /api/v1/echo and returns what the backend says it received. */
 async function echoWith(lines: string[]): Promise<{ status?: number; headers: Record<string, string>; echoed: { headers: Record<string, string> } }> {
-  const answer = await rawRequest(gw.url, `GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\n${lines.map((l) => `${l}\r\n`).join('')}Connection: close\r\n\r\n`);
+  const answer = await rawRequest(stack.gw.url, `GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\n${lines.map((l) => `${l}\r\n`).join('')}Connection: close\r\n\r\n`);
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
   return { status: answer.status, headers: answer.headers, echoed: JSON.parse(answer.body) };
 }
 
 test('X-Merchant-Id sent twice is 400 duplicate_header and nothing is forwarded', async () => {
   const before = forwarded();
-  const answer = await rawRequest(gw.url, 'GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-A\r\nX-Merchant-Id: M-B\r\nConnection: close\r\n\r\n');
+  const answer = await rawRequest(stack.gw.url, 'GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-A\r\nX-Merchant-Id: M-B\r\nConnection: close\r\n\r\n');
   assert.equal(answer.status, 400);
   assert.equal(JSON.parse(answer.body).error, 'duplicate_header');
   assert.equal(forwarded(), before);
@@ -31,7 +25,7 @@ test('X-Merchant-Id sent twice is 400 duplicate_header and nothing is forwarded'
 test('Idempotency-Key sent twice on a v2 create is 400 duplicate_header and nothing is forwarded', async () => {
   const before = forwarded();
   const body = JSON.stringify(v2Create(orderId()));
-  const answer = await rawRequest(gw.url, 'POST /api/v2/payments HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-A\r\n'
+  const answer = await rawRequest(stack.gw.url, 'POST /api/v2/payments HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-A\r\n'
     + `Idempotency-Key: k-1\r\nIdempotency-Key: k-2\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   assert.equal(answer.status, 400);
   assert.equal(JSON.parse(answer.body).error, 'duplicate_header');
@@ -65,7 +59,7 @@ test('naming the merchant header or the request id in Connection does not strip 
 });
 
 test("the backend's Connection and Keep-Alive never decide the merchant's connection", async () => {
-  const answer = await rawRequest(gw.url, 'GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-CLOSE\r\nConnection: close\r\n\r\n', { timeoutMs: 1500 });
+  const answer = await rawRequest(stack.gw.url, 'GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-CLOSE\r\nConnection: close\r\n\r\n', { timeoutMs: 1500 });
   assert.equal(answer.status, 200);
   assert.equal(answer.headers.connection, 'close');
   assert.equal(answer.headers['keep-alive'], undefined, 'no keep-alive parameters of the backend leak out');
@@ -74,7 +68,7 @@ test("the backend's Connection and Keep-Alive never decide the merchant's connec
 
 test('Expect: 100-continue is answered by the gateway and not forwarded (no stalled exchange)', async () => {
   const body = '{"a":1}';
-  const answer = await rawRequest(gw.url, [
+  const answer = await rawRequest(stack.gw.url, [
     `POST /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-EXPECT\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
     body,
   ], { pauseMs: 100, timeoutMs: 1500 });

@@ -1,24 +1,18 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, useStack, v1Create } from './helpers/stack.ts';
 
 // No input crashes the process, and nothing invalid reaches a backend (SPEC 4 step 2, SPEC 10).
 // The body limit is raised to 2 MiB here so that the megabyte-sized inputs reach the parser.
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, { limits: { bodyBytes: 2 * 1024 * 1024 } }));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack(() => ({ overrides: { limits: { bodyBytes: 2 * 1024 * 1024 } } }));
 
-const forwarded = () => backends.legacy.state.requests + backends.next.state.requests;
+const forwarded = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 
 async function create(body: string | Uint8Array, contentType: string | undefined = 'application/json'): Promise<{ status: number; json: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'x-merchant-id': 'M-BODY' };
   if (contentType !== undefined) headers['content-type'] = contentType;
-  const res = await fetch(`${gw.url}/api/v1/payments`, { method: 'POST', headers, body: body as BodyInit });
+  const res = await fetch(`${stack.gw.url}/api/v1/payments`, { method: 'POST', headers, body: body as BodyInit });
   return { status: res.status, json: await res.json() };
 }
 
@@ -61,7 +55,7 @@ test('wrong or missing content types are 415 unsupported_media_type', async () =
   for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'application/jsonx', 'multipart/form-data; boundary=x']) {
     await refused(() => create(body, type), 415, 'unsupported_media_type');
   }
-  await refused(() => fetch(`${gw.url}/api/v1/payments`, { method: 'POST', headers: { 'x-merchant-id': 'M-BODY' }, body: new TextEncoder().encode(body) })
+  await refused(() => fetch(`${stack.gw.url}/api/v1/payments`, { method: 'POST', headers: { 'x-merchant-id': 'M-BODY' }, body: new TextEncoder().encode(body) })
     .then(async (r) => ({ status: r.status, json: await r.json() })), 415, 'unsupported_media_type');
 });
 

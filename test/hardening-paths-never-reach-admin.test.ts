@@ -1,22 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { useStack } from './helpers/stack.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // SPEC 10: the data plane never exposes admin, metrics or internal paths, whatever the
 // spelling. Raw TCP, because HTTP clients normalise dot segments before sending.
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
-const forwarded = () => backends.legacy.state.requests + backends.next.state.requests;
+const forwarded = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 const get = (target: string) =>
-  rawRequest(gw.url, `GET ${target} HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-PATH\r\nAuthorization: Bearer anything\r\nConnection: close\r\n\r\n`);
+  rawRequest(stack.gw.url, `GET ${target} HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-PATH\r\nAuthorization: Bearer anything\r\nConnection: close\r\n\r\n`);
 
 const REFUSED: Array<[string, number, string]> = [
   ['/api/v1/../admin/rules', 400, 'bad_request'],
@@ -62,7 +56,7 @@ test('a query string may hold any of those sequences: only the path is checked',
 });
 
 test('the process is still healthy afterwards', async () => {
-  const res = await fetch(`${gw.url}/api/v1/echo`, { headers: { 'x-merchant-id': 'M-PATH' } });
+  const res = await fetch(`${stack.gw.url}/api/v1/echo`, { headers: { 'x-merchant-id': 'M-PATH' } });
   assert.equal(res.status, 200);
-  assert.equal((await fetch(`${gw.adminUrl}/healthz`)).status, 200);
+  assert.equal((await fetch(`${stack.gw.adminUrl}/healthz`)).status, 200);
 });

@@ -1,6 +1,6 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, useStack, v1Create } from './helpers/stack.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // limits.* hold: a body over bodyBytes is 413, a header section over headerBytes is 431,
@@ -8,18 +8,12 @@ import { rawRequest } from './helpers/raw-http.ts';
 
 const LIMITS = { bodyBytes: 1024, headerBytes: 2048, headersTimeoutMs: 300, requestTimeoutMs: 800 };
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, { limits: LIMITS }));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack(() => ({ overrides: { limits: LIMITS } }));
 
-const forwarded = () => backends.legacy.state.requests + backends.next.state.requests;
+const forwarded = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 
 async function stillHealthy(): Promise<void> {
-  const res = await fetch(`${gw.url}/api/v1/payments`, {
+  const res = await fetch(`${stack.gw.url}/api/v1/payments`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-LIMIT' }, body: JSON.stringify(v1Create(orderId())),
   });
   assert.equal(res.status, 200);
@@ -28,12 +22,12 @@ async function stillHealthy(): Promise<void> {
 test('a body over limits.bodyBytes is 413 payload_too_large, declared or chunked, modelled or not', async () => {
   const before = forwarded();
   const big = JSON.stringify({ ...v1Create(orderId()), subject: 'x'.repeat(2000) });
-  const declared = await fetch(`${gw.url}/api/v1/payments`, {
+  const declared = await fetch(`${stack.gw.url}/api/v1/payments`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-LIMIT' }, body: big,
   });
   assert.equal(declared.status, 413);
   assert.equal((await declared.json()).error, 'payload_too_large');
-  const chunked = await rawRequest(gw.url, 'POST /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-LIMIT\r\n'
+  const chunked = await rawRequest(stack.gw.url, 'POST /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-LIMIT\r\n'
     + 'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n'
     + `400\r\n${'a'.repeat(1024)}\r\n400\r\n${'b'.repeat(1024)}\r\n0\r\n\r\n`);
   assert.equal(chunked.status, 413, chunked.raw.slice(0, 200));
@@ -45,7 +39,7 @@ test('a body over limits.bodyBytes is 413 payload_too_large, declared or chunked
 
 test('a header section over limits.headerBytes is 431 JSON and nothing is forwarded', async () => {
   const before = forwarded();
-  const answer = await rawRequest(gw.url, `GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-LIMIT\r\nX-Padding: ${'p'.repeat(3000)}\r\n\r\n`);
+  const answer = await rawRequest(stack.gw.url, `GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-LIMIT\r\nX-Padding: ${'p'.repeat(3000)}\r\n\r\n`);
   assert.equal(answer.status, 431);
   assert.equal(JSON.parse(answer.body).error, 'header_too_large');
   assert.ok(answer.closedByServer);
@@ -56,7 +50,7 @@ test('a header section over limits.headerBytes is 431 JSON and nothing is forwar
 test('a slowloris header section is cut off after limits.headersTimeoutMs', async () => {
   const before = forwarded();
   // The header section never ends; a gateway without the limit would wait past the 4 s deadline.
-  const answer = await rawRequest(gw.url, ['GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\n', 'X-Merchant-Id: M-SLOW\r\n', 'X-Slow: 1\r\n'], { pauseMs: 100, timeoutMs: 4000 });
+  const answer = await rawRequest(stack.gw.url, ['GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\n', 'X-Merchant-Id: M-SLOW\r\n', 'X-Slow: 1\r\n'], { pauseMs: 100, timeoutMs: 4000 });
   assert.ok(answer.closedByServer, 'the gateway closed the connection');
   assert.equal(answer.status, 408);
   assert.equal(JSON.parse(answer.body).error, 'request_timeout');
@@ -67,7 +61,7 @@ test('a slowloris header section is cut off after limits.headersTimeoutMs', asyn
 
 test('a half-sent body is cut off after limits.requestTimeoutMs and nothing is forwarded', async () => {
   const before = forwarded();
-  const answer = await rawRequest(gw.url, 'POST /api/v1/payments HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-SLOW\r\n'
+  const answer = await rawRequest(stack.gw.url, 'POST /api/v1/payments HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-SLOW\r\n'
     + 'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"out_trade_no":', { timeoutMs: 4000 });
   assert.ok(answer.closedByServer, 'the gateway closed the connection');
   assert.ok(answer.elapsedMs >= LIMITS.requestTimeoutMs - 50, `not cut before the limit (${answer.elapsedMs} ms)`);

@@ -1,22 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, DEFAULT_RULES, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, useStack } from './helpers/stack.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
-const putRules = (body: unknown, ifMatch?: string) => fetch(`${gw.adminUrl}/admin/rules`, {
+const putRules = (body: unknown, ifMatch?: string) => fetch(`${stack.gw.adminUrl}/admin/rules`, {
   method: 'PUT',
   headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...(ifMatch === undefined ? {} : { 'if-match': ifMatch }) },
   body: JSON.stringify(body),
 });
 const current = async () => {
-  const res = await fetch(`${gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const res = await fetch(`${stack.gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   return { etag: res.headers.get('etag')!, body: await res.json() };
 };
 const withDefault = (backend: string) => ({ rules: DEFAULT_RULES.rules, default: backend });

@@ -1,25 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { ADMIN_TOKEN, orderId, useStack, v1Create } from './helpers/stack.ts';
 
-let redis: TestRedis;
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
   // Default rules: v1 to legacy, v2 to next.
-  gw = await startGateway(testConfig(backends.urls), { redisUrl: redis.url, keyPrefix: 'mismatch:' });
-});
-after(async () => { await gw.close(); await backends.close(); await redis.close(); });
+const stack = useStack(() => ({ redis: true, keyPrefix: 'mismatch:' }));
 
 const call = (method: string, path: string, headers: Record<string, string> = {}) =>
-  fetch(`${gw.url}${path}`, { method, headers: { 'x-merchant-id': 'M-409', ...headers } });
+  fetch(`${stack.gw.url}${path}`, { method, headers: { 'x-merchant-id': 'M-409', ...headers } });
 
 async function createV1(): Promise<{ order: string; tradeNo: string; backend: string }> {
   const order = orderId('mm');
-  const r = await fetch(`${gw.url}/api/v1/payments`, {
+  const r = await fetch(`${stack.gw.url}/api/v1/payments`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-409' }, body: JSON.stringify(v1Create(order)),
   });
   assert.equal(r.status, 200);
@@ -29,8 +20,8 @@ async function createV1(): Promise<{ order: string; tradeNo: string; backend: st
 test('a v2 follow-up of a v1 payment pinned to legacy is 409 version_mismatch naming legacy and its versions', async () => {
   const p = await createV1();
   assert.equal(p.backend, 'legacy');
-  const legacyCallsBefore = backends.legacy.state.requests;
-  const nextCallsBefore = backends.next.state.requests;
+  const legacyCallsBefore = stack.backends.legacy.state.requests;
+  const nextCallsBefore = stack.backends.next.state.requests;
   const followUps = [
     call('GET', `/api/v2/payments?merchantOrderId=${p.order}`),
     call('GET', `/api/v2/payments/${p.tradeNo}`),
@@ -46,8 +37,8 @@ test('a v2 follow-up of a v1 payment pinned to legacy is 409 version_mismatch na
     assert.ok(body.requestId);
   }
   // Neither backend saw any of it: not legacy (it does not speak v2), not next (it does not hold the payment).
-  assert.equal(backends.legacy.state.requests, legacyCallsBefore);
-  assert.equal(backends.next.state.requests, nextCallsBefore);
+  assert.equal(stack.backends.legacy.state.requests, legacyCallsBefore);
+  assert.equal(stack.backends.next.state.requests, nextCallsBefore);
   // The payment is untouched and still answers through v1.
   const v1 = await call('GET', `/api/v1/payments/${p.tradeNo}`);
   assert.equal(v1.status, 200);
@@ -56,28 +47,28 @@ test('a v2 follow-up of a v1 payment pinned to legacy is 409 version_mismatch na
 
 test('a v2 create reusing the order number of a v1 payment pinned to legacy is 409 too, and makes nothing', async () => {
   const p = await createV1();
-  const dup = await fetch(`${gw.url}/api/v2/payments`, {
+  const dup = await fetch(`${stack.gw.url}/api/v2/payments`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-409', 'idempotency-key': orderId('k') },
     body: JSON.stringify({ merchantOrderId: p.order, amount: { value: 1234, currency: 'CNY' }, description: 'again' }),
   });
   assert.equal(dup.status, 409);
   assert.equal((await dup.json()).error, 'version_mismatch');
-  assert.equal(backends.next.state.store.findByOrder('M-409', p.order), undefined);
+  assert.equal(stack.backends.next.state.store.findByOrder('M-409', p.order), undefined);
 });
 
 test('a v1 payment pinned to next answers v2 follow-ups, since next speaks both', async () => {
-  const flag = await fetch(`${gw.adminUrl}/admin/merchants/M-409n`, {
+  const flag = await fetch(`${stack.gw.adminUrl}/admin/merchants/M-409n`, {
     method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ backend: 'next' }),
   });
   assert.equal(flag.status, 200);
   const order = orderId('nx');
-  const created = await fetch(`${gw.url}/api/v1/payments`, {
+  const created = await fetch(`${stack.gw.url}/api/v1/payments`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-409n' }, body: JSON.stringify(v1Create(order)),
   });
   assert.equal(created.headers.get('x-cutover-backend'), 'next');
   const id = (await created.json()).trade_no;
   for (const path of [`/api/v2/payments/${id}`, `/api/v2/payments?merchantOrderId=${order}`]) {
-    const r = await fetch(`${gw.url}${path}`, { headers: { 'x-merchant-id': 'M-409n' } });
+    const r = await fetch(`${stack.gw.url}${path}`, { headers: { 'x-merchant-id': 'M-409n' } });
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
     assert.equal((await r.json()).id, id);

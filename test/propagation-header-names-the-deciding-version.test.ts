@@ -1,33 +1,24 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, orderId, useStack, v1Create } from './helpers/stack.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
 test('a create decided just before a rules change reports the version that decided it', async () => {
   // Hold the create's pin claim (delay injection) while the rules change under it.
-  const store = gw.store as { pinIfAbsent: (...args: unknown[]) => Promise<unknown> };
-  const pinIfAbsent = store.pinIfAbsent.bind(gw.store);
+  const store = stack.gw.store as { pinIfAbsent: (...args: unknown[]) => Promise<unknown> };
+  const pinIfAbsent = store.pinIfAbsent.bind(stack.gw.store);
   let release!: () => void;
   const gate = new Promise<void>((r) => { release = r; });
   let claimed!: () => void;
   const claiming = new Promise<void>((r) => { claimed = r; });
   store.pinIfAbsent = async (...args: unknown[]) => { claimed(); await gate; return pinIfAbsent(...args); };
   try {
-    const pending = fetch(`${gw.url}/api/v1/payments`, {
+    const pending = fetch(`${stack.gw.url}/api/v1/payments`, {
       method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-RACE' }, body: JSON.stringify(v1Create(orderId())),
     });
     await claiming; // decided by version 1 (default: legacy), now waiting on the store
-    const put = await fetch(`${gw.adminUrl}/admin/rules`, {
+    const put = await fetch(`${stack.gw.adminUrl}/admin/rules`, {
       method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ rules: DEFAULT_RULES.rules, default: 'next' }),
     });

@@ -1,29 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { adminCall, DEFAULT_RULES, merchantPost, orderId, useStack, v1Create } from './helpers/stack.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
 const admin = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${gw.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const res = await adminCall(stack.gw, method, path, body);
   return { status: res.status, etag: res.headers.get('etag'), body: await res.json() };
 };
-const createV1 = (merchant: string) => fetch(`${gw.url}/api/v1/payments`, {
-  method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),
-});
+const createV1 = (merchant: string) => merchantPost(stack.gw, '/api/v1/payments', merchant, v1Create(orderId()));
 
 test('rolling back to version 1 writes a new version with version 1 content, and v1 traffic goes back to legacy', async () => {
   const moved = await admin('PUT', '/admin/rules', { rules: [{ name: 'all-next', match: {}, backend: 'next' }], default: 'next', comment: 'everything to next' });

@@ -4,11 +4,11 @@
  * backend speaks), then the first matching rule, then the default. The
  * decision headers must tell the truth: the answering backend says who it is.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
 import type { Ruleset } from '../gateway/rules.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { ADMIN_TOKEN, orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
 
 const RULES: Ruleset = {
   rules: [
@@ -21,13 +21,7 @@ const RULES: Ruleset = {
   default: 'legacy',
 };
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, {}, RULES));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack(() => ({ rules: RULES }));
 
 interface Answer { status: number; headers: Headers; body: any; backend: string | null; reason: string | null }
 
@@ -35,7 +29,7 @@ async function send(method: string, path: string, merchant: string | undefined, 
   const headers: Record<string, string> = { ...(merchant ? { 'x-merchant-id': merchant } : {}), ...opts.headers };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (method === 'POST' && path.startsWith('/api/v2/')) headers['idempotency-key'] ??= orderId('idem');
-  const res = await fetch(`${gw.url}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(`${stack.gw.url}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
   const text = await res.text();
   const answer = {
     status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null,
@@ -46,10 +40,10 @@ async function send(method: string, path: string, merchant: string | undefined, 
 }
 const createV1 = (merchant: string, headers: Record<string, string> = {}) => send('POST', '/api/v1/payments', merchant, { body: v1Create(orderId()), headers });
 const createV2 = (merchant: string) => send('POST', '/api/v2/payments', merchant, { body: v2Create(orderId()) });
-const backendRequests = () => backends.legacy.state.requests + backends.next.state.requests;
+const backendRequests = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 
 function admin(method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${gw.adminUrl}${path}`, {
+  return fetch(`${stack.gw.adminUrl}${path}`, {
     method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
@@ -59,7 +53,7 @@ test('an unknown API version is 404 unknown_api_version, before anything else an
   const cases = [['POST', '/api/v3/payments', 'v3'], ['GET', '/api/v3/payments/pay_1', 'v3'], ['GET', '/api/V1/payments/1', 'V1'], ['GET', '/api/v0', 'v0']] as const;
   for (const [method, path, version] of cases) {
     // No merchant header and a bad body: the version step answers first.
-    const res = await fetch(`${gw.url}${path}`, { method, body: method === 'POST' ? '{not json' : undefined, headers: { 'x-request-id': 'req-version-check' } });
+    const res = await fetch(`${stack.gw.url}${path}`, { method, body: method === 'POST' ? '{not json' : undefined, headers: { 'x-request-id': 'req-version-check' } });
     assert.equal(res.status, 404, path);
     assert.deepEqual(await res.json(), {
       error: 'unknown_api_version', message: `Unknown API version "${version}"; this gateway serves v1 and v2`, requestId: 'req-version-check',

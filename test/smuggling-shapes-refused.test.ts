@@ -1,20 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { useStack } from './helpers/stack.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // Request smuggling (RFC 9112 6.3, 11.2): a message whose length two parties could read
 // differently must be refused before anything is forwarded, and the connection closed.
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack();
 
-const forwarded = () => backends.legacy.state.requests + backends.next.state.requests;
+const forwarded = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 const HEAD = 'Host: gateway\r\nX-Merchant-Id: M-SMUGGLE\r\nContent-Type: application/json\r\n';
 // Each shape carries a second request after the first one's plausible end: it must never reach a backend.
 const SECOND = 'GET /api/v1/echo HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-SMUGGLE\r\n\r\n';
@@ -38,7 +32,7 @@ const SHAPES: Record<string, string> = {
 for (const [shape, bytes] of Object.entries(SHAPES)) {
   test(`refused before forwarding: ${shape}`, async () => {
     const before = forwarded();
-    const answer = await rawRequest(gw.url, bytes);
+    const answer = await rawRequest(stack.gw.url, bytes);
     assert.equal(answer.status, 400, `status for ${shape}: ${answer.raw.slice(0, 200)}`);
     assert.match(answer.headers['content-type'] ?? '', /^application\/json/);
     assert.equal(typeof JSON.parse(answer.body).error, 'string');
@@ -48,13 +42,13 @@ for (const [shape, bytes] of Object.entries(SHAPES)) {
 }
 
 test('after every refused shape the gateway still serves a normal request', async () => {
-  const res = await fetch(`${gw.url}/api/v1/echo`, { headers: { 'x-merchant-id': 'M-SMUGGLE' } });
+  const res = await fetch(`${stack.gw.url}/api/v1/echo`, { headers: { 'x-merchant-id': 'M-SMUGGLE' } });
   assert.equal(res.status, 200);
   assert.equal((await res.json()).method, 'GET');
 });
 
 test('a plain chunked body is still accepted and re-framed with a Content-Length', async () => {
-  const answer = await rawRequest(gw.url, `POST /api/v1/echo HTTP/1.1\r\n${HEAD}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n`);
+  const answer = await rawRequest(stack.gw.url, `POST /api/v1/echo HTTP/1.1\r\n${HEAD}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n`);
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
   const echoed = JSON.parse(answer.body);
   assert.equal(echoed.body, '{}');

@@ -3,20 +3,14 @@
  * code, a {error, message, requestId(, details)} JSON body, and nothing
  * invalid ever reaches a backend. The limits themselves are accepted.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
 
 const BODY_LIMIT = 4096;
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, { limits: { bodyBytes: BODY_LIMIT } }));
-});
-after(async () => { await gw.close(); await backends.close(); });
+const stack = useStack(() => ({ overrides: { limits: { bodyBytes: BODY_LIMIT } } }));
 
-const backendRequests = () => backends.legacy.state.requests + backends.next.state.requests;
+const backendRequests = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 const JSON_TYPE = { 'content-type': 'application/json' };
 const MERCHANT = { 'x-merchant-id': 'M-VALID' };
 
@@ -31,7 +25,7 @@ async function refusal(call: Call): Promise<{ status: number; error: string; det
   const headers: Record<string, string> = { 'x-request-id': requestId, ...call.headers };
   if (call.method === 'POST' && call.path.startsWith('/api/v2/') && !('idempotency-key' in headers)) headers['idempotency-key'] = orderId('k');
   for (const [name, value] of Object.entries(headers)) if (value === OMIT) delete headers[name];
-  const res = await fetch(`${gw.url}${call.path}`, {
+  const res = await fetch(`${stack.gw.url}${call.path}`, {
     method: call.method, headers, body: call.body, ...(call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
   } as RequestInit);
   assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
@@ -182,7 +176,7 @@ test('values at the limits are accepted and forwarded once each', async () => {
   for (const [label, path, body, status] of accepted) {
     const before = backendRequests();
     const headers: Record<string, string> = { ...JSON_TYPE, ...MERCHANT, ...(path.startsWith('/api/v2/') ? { 'idempotency-key': orderId('k') } : {}) };
-    const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const res = await fetch(`${stack.gw.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
     assert.equal(res.status, status, `${label}: ${await res.clone().text()}`);
     await res.arrayBuffer();
     assert.equal(backendRequests(), before + 1, label);
@@ -190,7 +184,7 @@ test('values at the limits are accepted and forwarded once each', async () => {
   const atLimit = JSON.stringify(v1Create(orderId('EXACT')));
   const padded = atLimit.slice(0, -1) + ' '.repeat(BODY_LIMIT - Buffer.byteLength(atLimit)) + '}';
   assert.equal(Buffer.byteLength(padded), BODY_LIMIT);
-  const res = await fetch(`${gw.url}/api/v1/payments`, { method: 'POST', headers: { ...JSON_TYPE, ...MERCHANT, 'content-type': 'application/json; charset=utf-8' }, body: padded });
+  const res = await fetch(`${stack.gw.url}/api/v1/payments`, { method: 'POST', headers: { ...JSON_TYPE, ...MERCHANT, 'content-type': 'application/json; charset=utf-8' }, body: padded });
   assert.equal(res.status, 200, 'a body of exactly the limit is accepted');
   await res.arrayBuffer();
 });

@@ -15,6 +15,7 @@ import type { Ruleset } from '../../gateway/rules.ts';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startRedis, type TestRedis } from './redis.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const READONLY_TOKEN = 'test-readonly-token-0123456789';
@@ -106,21 +107,39 @@ export function orderId(prefix = 'T'): string {
 export const v1Create = (order: string, amount = '12.34') => ({ out_trade_no: order, total_amount: amount, currency: 'CNY', subject: 'test order' });
 export const v2Create = (order: string, value = 1234) => ({ merchantOrderId: order, amount: { value, currency: 'CNY' }, description: 'test order' });
 
+/** What `useStack` starts; every field is optional. */
+export interface StackOptions {
+  overrides?: Record<string, unknown>;
+  rules?: Ruleset;
+  /** An already running Redis to use as the store. */
+  redisUrl?: string;
+  /** Start a real redis-server for this file (closed in `after`) and use it as the store. */
+  redis?: boolean;
+  keyPrefix?: string;
+}
+
 /**
  * Registers before/after hooks that start the reference backends and one
- * gateway (memory store unless `redisUrl` is given by `options()`), and
- * returns live accessors to them.
+ * gateway (memory store unless `options()` gives `redisUrl` or `redis: true`),
+ * and returns live accessors to them.
  */
-export function useStack(options: () => { overrides?: Record<string, unknown>; rules?: Ruleset; redisUrl?: string } = () => ({})) {
+export function useStack(options: () => StackOptions = () => ({})) {
+  let redis: TestRedis | undefined;
   let backends: Backends;
   let gw: RunningGateway;
   before(async () => {
     const o = options();
+    if (o.redis) redis = await startRedis();
     backends = await startBackends();
-    gw = await startGateway(testConfig(backends.urls, o.overrides, o.rules), { redisUrl: o.redisUrl });
+    gw = await startGateway(testConfig(backends.urls, o.overrides, o.rules), { redisUrl: redis?.url ?? o.redisUrl, keyPrefix: o.keyPrefix });
   });
-  after(async () => { await gw?.close(); await backends?.close(); });
-  return { get backends() { return backends; }, get gw() { return gw; } };
+  after(async () => { await gw?.close(); await backends?.close(); await redis?.close(); });
+  return {
+    get backends() { return backends; },
+    get gw() { return gw; },
+    /** The redis-server started by `redis: true`. */
+    get redis(): TestRedis { if (!redis) throw new Error('useStack: no redis was asked for'); return redis; },
+  };
 }
 
 /** A merchant POST with a JSON body through a gateway. */
