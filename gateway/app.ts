@@ -3,6 +3,7 @@
  * listening. `main` only reads config, builds, listens and handles signals;
  * tests build apps directly on port 0.
  */
+import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from './config.ts';
 import { GuardedBackend } from './breakers.ts';
@@ -20,7 +21,7 @@ import { CanaryController } from './control/canary.ts';
 import { CanaryStats } from './control/canary-stats.ts';
 import type { DecideEnv } from './decide.ts';
 import { GatewayError } from './errors.ts';
-import { merchantRouter } from '../routes/merchant.ts';
+import { merchantRoutes } from '../routes/merchant.ts';
 import { adminRouter } from '../routes/admin.ts';
 import { healthRouter } from '../routes/health.ts';
 
@@ -36,7 +37,8 @@ export interface AppDeps {
 }
 
 export interface Gateway {
-  dataApp: express.Express;
+  /** The data port's request handler (no router: see routes/merchant.ts). */
+  dataApp: RequestListener;
   adminApp: express.Express;
   live: LiveRouting;
   metrics: Metrics;
@@ -99,10 +101,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 
-  const dataApp = express();
-  dataApp.disable('x-powered-by');
-  dataApp.set('etag', false);
-  dataApp.use(merchantRouter(handle));
+  const dataApp = merchantRoutes(handle);
 
   const adminApp = express();
   adminApp.disable('x-powered-by');
