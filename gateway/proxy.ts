@@ -14,7 +14,6 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { pipeline } from 'node:stream';
 import type { BackendConfig } from './config.ts';
 import { mapUpstreamError } from './upstream-errors.ts';
 import { GatewayError } from './errors.ts';
@@ -181,8 +180,12 @@ export class BackendProxy {
           res.writeHead(status, forwardableResponseHeaders(answer.headers));
           settle({ status });
           // A body cut short upstream cuts the merchant's connection too, and a merchant
-          // who hangs up mid-body frees the upstream socket.
-          pipeline(answer, res, () => {});
+          // who hangs up mid-body frees the upstream socket. (Not stream.pipeline: it
+          // builds an AbortController and a DOMException for every answer.)
+          answer.on('close', () => { if (!answer.complete && !res.destroyed) res.destroy(); });
+          answer.on('error', () => res.destroy());
+          res.on('close', () => { if (!res.writableFinished) answer.destroy(); });
+          answer.pipe(res);
           return;
         }
         const chunks: Buffer[] = [];
