@@ -59,6 +59,8 @@ interface Exchange {
   readonly res: ServerResponse;
   readonly started: number;
   readonly requestId: string;
+  /** The gateway's own answer headers, a flat name/value list: the request id, then the decision headers. */
+  readonly head: string[];
   t?: Identified;
   merchant?: string;
   decision?: Decision;
@@ -76,8 +78,10 @@ export function createDataPlane(deps: DataPlaneDeps) {
   /** Stage "receive": a request id (the caller's when well-formed), and recording once the answer is out. */
   function receive(req: IncomingMessage, res: ServerResponse): Exchange {
     const given = req.headers['x-request-id'];
-    const ex: Exchange = { req, res, started: performance.now(), requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID() };
-    res.setHeader('x-request-id', ex.requestId);
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    // The gateway's headers are written with the answer head in one list, not with
+    // setHeader: Node then writes the head as it is, without a header map per answer.
+    const ex: Exchange = { req, res, started: performance.now(), requestId, head: ['x-request-id', requestId] };
     let recorded = false;
     const once = (status: number) => { if (!recorded) { recorded = true; record(ex, status); } };
     res.once('finish', () => once(res.statusCode));
@@ -105,14 +109,14 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const pinsId = decision.follow === 'transaction';
     const buffered = pinsId || t.endpoint === 'query';
     const answer = await backend.send(req, res, {
-      body, requestId, buffered, retryable: req.method === 'GET',
+      body, requestId, buffered, retryable: req.method === 'GET', head: ex.head,
       // A create answered too late for the merchant (timeout, hang-up) still gets its id pinned.
       onLateAnswer: pinsId ? (late) => void pinTransaction(pins, t, late, decision.backend, log, requestId) : undefined,
     });
     metrics.upstreamDuration.observe({ backend: decision.backend, status_class: statusClass(answer.status) }, (performance.now() - upstreamStart) / 1000);
     if (buffered) {
       await pinTransaction(pins, t, answer, decision.backend, log, requestId);
-      writeBuffered(res, answer);
+      writeBuffered(res, answer, ex.head);
     }
   }
 
@@ -147,25 +151,27 @@ export function createDataPlane(deps: DataPlaneDeps) {
       const decision = ex.decision = await decide({ ...env, state }, subject);
       if (decision.follow === 'transaction' && !decision.pinned) deps.onNewTransaction?.(decision, subject);
       if (config.decisionHeaders) {
-        res.setHeader('x-cutover-backend', decision.backend);
-        res.setHeader('x-cutover-reason', decision.reason);
-        res.setHeader('x-cutover-rules-version', String(state.rules.version));
+        ex.head.push('x-cutover-backend', decision.backend, 'x-cutover-reason', decision.reason, 'x-cutover-rules-version', String(state.rules.version));
       }
       await proxy(ex, decision, body);
     } catch (err) {
-      sendError(res, err, ex.requestId, log);
+      sendError(res, err, ex.requestId, log, ex.head);
     }
   };
 }
 
-/** Answers a coded JSON error, or cuts the connection when the answer had already begun. */
-export function sendError(res: ServerResponse, err: unknown, requestId: string | undefined, log: Logger): void {
+/**
+ * Answers a coded JSON error, or cuts the connection when the answer had already begun.
+ * `head`: the gateway's own headers (flat name/value list) for the answer.
+ */
+export function sendError(res: ServerResponse, err: unknown, requestId: string | undefined, log: Logger, head: readonly string[] = []): void {
   const gwErr = err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
   if (gwErr.code === 'internal_error') log.error({ err, requestId }, 'unexpected error');
   else if (gwErr.status >= 500) log.warn({ code: gwErr.code, cause: (gwErr.cause as Error | undefined)?.message, requestId }, 'refused');
   if (res.headersSent || res.destroyed) { res.destroy(); return; }
   const body = JSON.stringify(errorBody(gwErr, requestId));
   res.statusCode = gwErr.status;
+  for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
   for (const [k, v] of Object.entries(gwErr.headers ?? {})) res.setHeader(k, v);
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(body));

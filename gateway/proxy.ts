@@ -11,7 +11,7 @@
  * instance in this path cost about a third of the gateway's CPU per request
  * without doing anything the gateway needed (BENCHMARKS.md).
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { BackendConfig } from './config.ts';
@@ -19,7 +19,7 @@ import { mapUpstreamError } from './upstream-errors.ts';
 import { GatewayError } from './errors.ts';
 
 /** What the backend answered: the status always; headers and body when buffered. */
-export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }
+export interface UpstreamAnswer { status: number; rawHeaders?: string[]; body?: Buffer }
 
 export interface SendOptions {
   body?: Buffer;
@@ -28,6 +28,8 @@ export interface SendOptions {
   buffered: boolean;
   /** Buffered mode: the backend's answer, when it came after the merchant was answered or gone. */
   onLateAnswer?(answer: UpstreamAnswer): void;
+  /** Streaming mode: the gateway's own answer headers (flat name/value list), written with the backend's. */
+  head?: readonly string[];
 }
 
 /**
@@ -52,6 +54,7 @@ const KEPT = new Set(['host', 'content-length', 'content-type', 'x-request-id', 
 /** Set by the gateway, never taken from the merchant. */
 const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host']);
 const MAX_BUFFERED = 1 << 20;
+const NONE: readonly string[] = [];
 
 /** Names listed in a Connection header: hop-by-hop for this message (RFC 9110 7.6.1). */
 function connectionTokens(value: string | string[] | undefined): string[] {
@@ -60,45 +63,56 @@ function connectionTokens(value: string | string[] | undefined): string[] {
 }
 
 /**
- * The merchant's headers as the backend gets them: without hop-by-hop
- * headers, those named in Connection, and the gateway's own X-Cutover-* (a
- * merchant must not speak for the gateway). X-Forwarded-For gets the real
- * peer appended, so its last entry is always true; the other X-Forwarded-*
- * are the gateway's to set. Host names the backend.
+ * The merchant's headers as the backend gets them, as a flat name/value list
+ * (Node writes such a list as it is, without a setHeader per header): without
+ * hop-by-hop headers, those named in Connection, and the gateway's own
+ * X-Cutover-* (a merchant must not speak for the gateway). X-Forwarded-For
+ * gets the real peer appended, so its last entry is always true; the other
+ * X-Forwarded-* are the gateway's to set. Host names the backend.
  */
-function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: string, requestId: string, bodyLength: number): OutgoingHttpHeaders {
+function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: string, requestId: string, bodyLength: number): string[] {
   const h = req.headers;
-  const named = h.connection === undefined ? [] : connectionTokens(h.connection).filter((t) => !keep.has(t) && !KEPT.has(t));
-  const out: OutgoingHttpHeaders = {};
-  for (const name in h) {
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name.startsWith('x-cutover-') || (named.length > 0 && named.includes(name))) continue;
-    out[name] = h[name];
+  const named = h.connection === undefined ? NONE : connectionTokens(h.connection).filter((t) => !keep.has(t) && !KEPT.has(t));
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name.startsWith('x-cutover-') || named.includes(name)) continue;
+    out.push(raw[i], raw[i + 1]);
   }
-  out.host = host;
-  out['content-length'] = bodyLength;
-  out['x-request-id'] = requestId;
+  out.push('host', host, 'content-length', String(bodyLength), 'x-request-id', requestId);
   const peer = req.socket.remoteAddress;
-  const given = h['x-forwarded-for'];
-  if (peer !== undefined) out['x-forwarded-for'] = given ? `${given}, ${peer}` : peer;
-  else if (given !== undefined) out['x-forwarded-for'] = given;
+  const given = h['x-forwarded-for'] as string | undefined;
+  if (peer !== undefined) out.push('x-forwarded-for', given ? `${given}, ${peer}` : peer);
+  else if (given !== undefined) out.push('x-forwarded-for', given);
   const encrypted = (req.socket as TLSSocket).encrypted === true;
-  out['x-forwarded-proto'] = encrypted ? 'https' : 'http';
+  out.push('x-forwarded-proto', encrypted ? 'https' : 'http');
   if (h.host !== undefined) {
-    out['x-forwarded-host'] = h.host;
-    out['x-forwarded-port'] = /:(\d+)$/.exec(h.host)?.[1] ?? (encrypted ? '443' : '80');
+    out.push('x-forwarded-host', h.host, 'x-forwarded-port', /:(\d+)$/.exec(h.host)?.[1] ?? (encrypted ? '443' : '80'));
   }
   return out;
 }
 
-/** The backend's response headers a merchant may see. Node frames the answer itself. */
-export function forwardableResponseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const named = connectionTokens(headers.connection);
-  const out: IncomingHttpHeaders = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith('x-cutover-') || (named.length > 0 && named.includes(name))) continue;
-    out[name] = value;
+
+/**
+ * The head of the merchant's answer as a flat name/value list: the backend's
+ * headers a merchant may see, then the gateway's own (`extra`: request id,
+ * decision headers). Node frames the answer itself; `withoutLength` drops the
+ * backend's Content-Length for an answer whose length the gateway sets.
+ */
+export function answerHead(rawHeaders: readonly string[], extra: readonly string[], withoutLength = false): string[] {
+  let named: readonly string[] = NONE;
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    if (name === 'connection') named = connectionTokens(rawHeaders[i + 1]);
+    if (HOP_BY_HOP.has(name) || name.startsWith('x-cutover-') || (withoutLength && name === 'content-length') || name === 'x-request-id') continue;
+    out.push(rawHeaders[i], rawHeaders[i + 1]);
   }
+  if (named.length > 0) {
+    for (let i = out.length - 2; i >= 0; i -= 2) if (named.includes(out[i].toLowerCase())) out.splice(i, 2);
+  }
+  for (const v of extra) out.push(v);
   return out;
 }
 
@@ -177,7 +191,7 @@ export class BackendProxy {
           if (settled) { answer.destroy(); return; }
           // The head is written here, so that the backend's Connection and Keep-Alive
           // never decide the merchant's connection.
-          res.writeHead(status, forwardableResponseHeaders(answer.headers));
+          res.writeHead(status, answerHead(answer.rawHeaders, opts.head ?? NONE));
           settle({ status });
           // A body cut short upstream cuts the merchant's connection too, and a merchant
           // who hangs up mid-body frees the upstream socket. (Not stream.pipeline: it
@@ -197,7 +211,7 @@ export class BackendProxy {
         });
         answer.on('end', () => {
           finish();
-          const whole = { status, headers: answer.headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
+          const whole = { status, rawHeaders: answer.rawHeaders, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
           if (settled) opts.onLateAnswer?.(whole); else settle(whole);
         });
         answer.on('error', fail);

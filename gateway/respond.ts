@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { Identified } from './identify.ts';
 import type { Logger } from './log.ts';
 import { pinKey, type PinService } from './pins.ts';
-import { forwardableResponseHeaders, type UpstreamAnswer } from './proxy.ts';
+import { answerHead, type UpstreamAnswer } from './proxy.ts';
 
 /** Pins the transaction id a successful create returned (v1 `trade_no`, v2 `id`). */
 export async function pinTransaction(pins: PinService, t: Identified, answer: UpstreamAnswer, backend: string, log: Logger, requestId: string): Promise<void> {
@@ -45,13 +45,10 @@ async function retryPin(pins: PinService, id: string, backend: string, log: Logg
   }
 }
 
-/** Writes a buffered backend answer to the merchant. */
-export function writeBuffered(res: ServerResponse, answer: UpstreamAnswer): void {
-  res.statusCode = answer.status;
-  for (const [name, value] of Object.entries(forwardableResponseHeaders(answer.headers ?? {}))) {
-    if (value === undefined || name === 'content-length') continue;
-    res.setHeader(name, value);
-  }
-  res.setHeader('content-length', answer.body?.length ?? 0);
+/** Writes a buffered backend answer to the merchant, with the gateway's own headers (`head`). */
+export function writeBuffered(res: ServerResponse, answer: UpstreamAnswer, head: readonly string[]): void {
+  const headers = answerHead(answer.rawHeaders ?? [], head, true);
+  headers.push('content-length', String(answer.body?.length ?? 0));
+  res.writeHead(answer.status, headers);
   res.end(answer.body);
 }
