@@ -82,10 +82,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
     // The gateway's headers are written with the answer head in one list, not with
     // setHeader: Node then writes the head as it is, without a header map per answer.
     const ex: Exchange = { req, res, started: performance.now(), requestId, head: ['x-request-id', requestId] };
-    let recorded = false;
-    const once = (status: number) => { if (!recorded) { recorded = true; record(ex, status); } };
-    res.once('finish', () => once(res.statusCode));
-    res.once('close', () => { if (!res.writableFinished) once(499); });
+    // 'close' follows every answer, finished or not: one listener records both.
+    res.once('close', () => record(ex, res.writableFinished ? res.statusCode : 499));
     return ex;
   }
 
