@@ -49,10 +49,10 @@ function running(targets: Targets, proxy: Child[], backends: Child[]): Running {
 }
 
 export function columnSpecs(opts: { redisUrl: string; gatewayRoot?: string }): ColumnSpec[] {
-  const gateway = (id: string, cacheSize?: number) => async (dir: string) => {
+  const gateway = (id: string, cacheSize?: number, redis = true) => async (dir: string) => {
     const b = await backendsPair(dir);
     const gw = await startGateway(dir, {
-      name: `gateway-${id}`, backends: b.urls, redisUrl: opts.redisUrl, keyPrefix: `bench-${id}-${Date.now().toString(36)}:`,
+      name: `gateway-${id}`, backends: b.urls, redisUrl: redis ? opts.redisUrl : undefined, keyPrefix: `bench-${id}-${Date.now().toString(36)}:`,
       rules: BENCH_RULES, logLevel: 'info', cacheSize, root: opts.gatewayRoot,
     });
     return running({ v1: gw.url, v2: gw.url }, [gw.child], b.children);
@@ -84,6 +84,19 @@ export function columnSpecs(opts: { redisUrl: string; gatewayRoot?: string }): C
       id: 'c0', label: '(c0) Cutover gateway, pin cache off',
       what: 'as (c) with pins.cacheSize 0: every follow-up reads its pin from Redis, as on an instance that did not see the create',
       start: gateway('c0', 0),
+    },
+    {
+      id: 'cm', label: '(cm) Cutover gateway, embedded store',
+      what: 'as (c) with the embedded in-process store instead of Redis (a single instance\'s set-up): the difference from (c) is what the pin round trips to Redis cost',
+      start: gateway('cm', undefined, false),
+    },
+    {
+      id: 'n', label: '(n) bare Node http proxy', what: 'no framework and no logic: Node\'s own HTTP server and client, bodies streamed, keep-alive pools (bench/node-proxy.ts); the floor for any Node proxy here',
+      async start(dir) {
+        const b = await backendsPair(dir);
+        const p = await startBareProxy(dir, b.urls, 'node-proxy');
+        return running({ v1: p.url, v2: p.url }, [p.child], b.children);
+      },
     },
     {
       id: 'd', label: '(d) HAProxy', what: 'path routing, v1 weighted 50/50, stick table learning order number and transaction id, no redispatch',

@@ -176,6 +176,7 @@ export async function startRedis(port: number, dir: string, opts: { persistent?:
 export interface GatewayOptions {
   name: string;
   backends: { legacy: string; next: string };
+  /** Absent: the gateway runs on its embedded store. */
   redisUrl?: string;
   keyPrefix?: string;
   rules: unknown;
@@ -217,11 +218,11 @@ export async function startGateway(dir: string, o: GatewayOptions): Promise<Gate
   return { name: o.name, url: `http://127.0.0.1:${port}`, adminUrl, child, logFile, configFile };
 }
 
-/** The bare express + http-proxy-middleware proxy (bench/bare-proxy.ts). */
-export async function startBareProxy(dir: string, backends: { legacy: string; next: string }): Promise<{ url: string; child: Child }> {
+/** A proxy without logic: bench/bare-proxy.ts (express + http-proxy-middleware) or bench/node-proxy.ts (Node's http alone). */
+export async function startBareProxy(dir: string, backends: { legacy: string; next: string }, script: 'bare-proxy' | 'node-proxy' = 'bare-proxy'): Promise<{ url: string; child: Child }> {
   const port = await freePort();
-  const logFile = join(dir, 'bare-proxy.log');
-  const child = start('bare-proxy', NODE, ['bench/bare-proxy.ts', '--port', String(port), '--v1', backends.legacy, '--v2', backends.next], { logFile });
+  const logFile = join(dir, `${script}.log`);
+  const child = start(script, NODE, [`bench/${script}.ts`, '--port', String(port), '--v1', backends.legacy, '--v2', backends.next], { logFile });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/healthz`, child, 20_000, logFile);
   return { url, child };

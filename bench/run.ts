@@ -8,7 +8,7 @@
  *   --warmup N           BENCH_WARMUP_SECONDS   warm-up before each column (2)
  *   --connections N      BENCH_CONNECTIONS      autocannon connections at peak (32)
  *   --rate N             BENCH_RATE             paced rate; default half of (b)'s peak
- *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b c c0 d e)
+ *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e)
  *   --skip x,y           BENCH_SKIP             phases to skip: pins, propagation, growth, profile
  *   --pins N             BENCH_PIN_COUNT        pins written for the memory figure (1000000)
  *   --changes N          BENCH_CHANGES          ruleset changes for propagation (100)
@@ -87,7 +87,7 @@ interface ColumnRun {
   dir: string; redis: RedisProc; seconds: number; warmupSeconds: number; connections: number;
   /** The paced rate of every column (half of (b)'s peak). */
   rate: (current: ColumnResult) => number;
-  /** A second paced rate for (a), (c) and (c0): half of (c)'s own peak, which the gateway can sustain. */
+  /** A second paced rate for (a), (c), (c0) and (cm): half of (c)'s own peak, which the gateway can sustain. */
   gatewayRate: (current: ColumnResult) => number | undefined;
 }
 
@@ -125,7 +125,7 @@ async function runColumn(spec: ColumnSpec, o: ColumnRun): Promise<ColumnResult> 
     result.paced = await runPaced({ targets: running.targets, rate, seconds: o.seconds, tag: `${tag}r` });
     say(`${spec.label}: paced ${rate} req/s, p99 ${result.paced.latencyMs.p99} ms${result.paced.saturatedAt !== undefined ? ` (could not keep up: stopped at ${result.paced.saturatedAt} s)` : ''}`);
     const second = o.gatewayRate(result);
-    if (second !== undefined && ['a', 'c', 'c0'].includes(spec.id)) {
+    if (second !== undefined && ['a', 'c', 'c0', 'cm'].includes(spec.id)) {
       result.pacedAtGatewayRate = await runPaced({ targets: running.targets, rate: second, seconds: o.seconds, tag: `${tag}g` });
       say(`${spec.label}: paced ${second} req/s, p99 ${result.pacedAtGatewayRate.latencyMs.p99} ms`);
     }
@@ -185,7 +185,7 @@ async function main(): Promise<void> {
       return results.settings.gatewayRate;
     };
     // (b) first and (c) before (a): the paced rates come from their peaks. The report orders the columns.
-    const order = ['b', 'c', 'c0', 'a', 'd', 'e'];
+    const order = ['b', 'c', 'c0', 'cm', 'n', 'a', 'd', 'e'];
     specs.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
     for (const spec of specs) {
       results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rate, gatewayRate }));
