@@ -36,8 +36,8 @@ export class RedisStore implements Store {
   #layout!: PinLayout;
   #codes = new Map<string, number>();
   #names = new Map<number, string>();
-  /** Settles after a reconnect once the layout and codes agree with the store again. */
-  #settled: Promise<void> = Promise.resolve();
+  /** Set after a reconnect until the layout and codes agree with the store again. */
+  #settling: Promise<void> | null = null;
   readonly #wantedLayout: PinLayout;
 
   private constructor(opts: RedisStoreOptions) {
@@ -68,7 +68,9 @@ export class RedisStore implements Store {
     // empty replica) has lost the layout and the backend codes; put back the ones this
     // instance writes with before it writes again, so that no two instances disagree.
     this.#redis.on('ready', () => {
-      if (this.#layout) this.#settled = this.#settle().catch(onError);
+      if (!this.#layout) return;
+      const settling: Promise<void> = this.#settle().catch(onError).finally(() => { if (this.#settling === settling) this.#settling = null; });
+      this.#settling = settling;
     });
     this.#sub.on('message', (_channel: string, message: string) => {
       // Anyone who can PUBLISH may send anything here: only well-formed events get through,
@@ -144,7 +146,7 @@ export class RedisStore implements Store {
   }
 
   async #pin(key: string, nowMs: number, backend?: string): Promise<PinResult | null> {
-    await this.#settled;
+    if (this.#settling) await this.#settling;
     const nowSec = Math.floor(nowMs / 1000);
     const { field, bucket } = pinSlot(key, this.#layout);
     const windows = liveWindows(nowSec, this.#ttlSec, this.#layout);
@@ -153,7 +155,7 @@ export class RedisStore implements Store {
     const keys = [windows[0] + 1, ...windows].map((w) => windowKey(this.#p, bucket, w));
     const args: (string | number)[] = [field, nowSec, this.#ttlSec, this.#layout.windowSeconds, windows[0] + 1];
     if (backend !== undefined) {
-      const code = await this.#code(backend);
+      const code = this.#codes.get(backend) ?? await this.#code(backend);
       args.push(packPin(code, nowSec, windows[0], this.#layout));
       args.push(windowExpiresIn(nowSec, windows[0], this.#ttlSec, this.#layout));
     }
