@@ -10,6 +10,8 @@ export interface ReadBody { raw: Buffer; json: unknown }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+const EMPTY = Buffer.alloc(0);
+
 /** True when the request carries a body (RFC 9112 section 6.3). */
 export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
@@ -26,6 +28,8 @@ function tooLarge(limit: number): GatewayError {
 
 /** Reads the whole body, or fails with 413 as soon as it is over `limit` bytes. */
 export function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
+  // No Content-Length and no Transfer-Encoding: no body (RFC 9112 6.3); nothing to wait for.
+  if (!hasBody(req)) return Promise.resolve(EMPTY);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {

@@ -14,7 +14,8 @@ export interface Identified {
   endpoint: Endpoint;
   /** Path without the query string, exactly as sent (already checked to be plain). */
   path: string;
-  query: URLSearchParams;
+  /** Query string without the '?' ('' when none); parsed only by what reads it (`queryParams`). */
+  search: string;
   /** Transaction id from the path, for get/refund/close. */
   transactionId?: string;
   /** Schema of the body, for modelled POSTs. */
@@ -52,19 +53,19 @@ const ROUTES: Record<ApiVersion, Route[]> = {
 const UNSAFE_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|%00|\\|\/\/|[\x00-\x20\x7f]/i;
 
 /** Splits the raw request target and refuses unsafe spellings. */
-export function parseTarget(rawUrl: string): { path: string; query: URLSearchParams } {
+export function parseTarget(rawUrl: string): { path: string; search: string } {
   if (!rawUrl.startsWith('/')) throw new GatewayError('bad_request', { message: 'The request target must be an absolute path' });
   // A fragment never belongs in a request target (RFC 9112 3.2); backends would each read it their own way.
   if (rawUrl.includes('#')) throw new GatewayError('bad_request', { message: 'The request target must not contain a fragment' });
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   if (UNSAFE_PATH.test(path)) throw new GatewayError('bad_request', { message: 'The path contains a forbidden sequence' });
-  return { path, query: new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1)) };
+  return { path, search: q === -1 ? '' : rawUrl.slice(q + 1) };
 }
 
 /** Identifies a merchant request; throws a GatewayError for an unknown version or an unsafe path. */
 export function identify(method: string, rawUrl: string): Identified {
-  const { path, query } = parseTarget(rawUrl);
+  const { path, search } = parseTarget(rawUrl);
   const m = /^\/api\/([^/]+)(\/.*)?$/.exec(path);
   if (!m) throw new GatewayError('not_found', { message: 'Only /api/v1/ and /api/v2/ are served here' });
   const apiVersion = m[1];
@@ -73,7 +74,7 @@ export function identify(method: string, rawUrl: string): Identified {
   }
   const rest = m[2] ?? '/';
   const orderField = apiVersion === 'v1' ? 'out_trade_no' : 'merchantOrderId';
-  const base = { apiVersion, path, query, orderField } as const;
+  const base = { apiVersion, path, search, orderField } as const;
   for (const route of ROUTES[apiVersion]) {
     const hit = route.re.exec(rest);
     if (!hit) continue;
@@ -89,9 +90,14 @@ export function identify(method: string, rawUrl: string): Identified {
   return { ...base, endpoint: 'unmodelled' };
 }
 
+/** The parsed query string of a request. */
+export function queryParams(t: Identified): URLSearchParams {
+  return new URLSearchParams(t.search);
+}
+
 /** The merchant order number a query names, validated like the body field. */
 export function queryOrderId(t: Identified): string {
-  const values = t.query.getAll(t.orderField);
+  const values = queryParams(t).getAll(t.orderField);
   if (values.length !== 1 || !ORDER_RE.test(values[0])) {
     throw new GatewayError('invalid_request', {
       details: [{ path: `/query/${t.orderField}`, message: 'exactly one order number of 1-64 characters [A-Za-z0-9_-] is required' }],

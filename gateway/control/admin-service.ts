@@ -7,7 +7,7 @@
 import type { Config } from '../config.ts';
 import { decide, type DecideEnv, type Subject } from '../decide.ts';
 import { GatewayError } from '../errors.ts';
-import { identify, type Identified } from '../identify.ts';
+import { identify, queryParams, type Identified } from '../identify.ts';
 import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
 import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
@@ -183,7 +183,7 @@ export class AdminService {
     try {
       // A path the data plane would refuse (unsafe spelling, wrong method) is explained as that refusal.
       t = identify(method, path);
-      const orderId = q.orderId ?? t.query.get(t.orderField) ?? undefined;
+      const orderId = q.orderId ?? queryParams(t).get(t.orderField) ?? undefined;
       if ((t.endpoint === 'create' || t.endpoint === 'query') && !orderId) {
         throw new GatewayError('invalid_request', { details: [{ path: '/orderId', message: `is required to explain a ${t.endpoint}` }] });
       }
