@@ -1,25 +1,24 @@
 /**
- * Proxy: one keep-alive pool per backend, its idle timeout below the
- * backend's, and one upstream request per merchant request on Node's own
- * HTTP client. The body read by the gateway is re-sent byte for byte with
- * the request head in one write; responses stream, except a create's and a
- * query's, which are buffered so that the transaction id they name is pinned
- * before the merchant can follow it up.
+ * Proxy: one keep-alive connection pool per backend (undici), its idle
+ * timeout below the backend's, and one upstream exchange per merchant
+ * request. The body read by the gateway is re-sent byte for byte; answers
+ * stream, except a create's and a query's, which are buffered so that the
+ * transaction id they name is pinned before the merchant can follow it up.
  *
- * The gateway already reads the body, writes the answer and sets every header
- * itself, so it calls the HTTP client directly: an http-proxy-middleware
- * instance in this path cost about a third of the gateway's CPU per request
- * without doing anything the gateway needed (BENCHMARKS.md).
+ * The gateway reads the body, sets every header and writes every answer
+ * itself, so it talks to the pool's dispatcher directly: no proxy library,
+ * and no ClientRequest/IncomingMessage pair per request (BENCHMARKS.md: each
+ * cost a large share of the gateway's CPU per request).
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { Pool, type Dispatcher } from 'undici';
 import type { BackendConfig } from './config.ts';
 import { mapUpstreamError } from './upstream-errors.ts';
 import { GatewayError } from './errors.ts';
 
 /** What the backend answered: the status always; headers and body when buffered. */
-export interface UpstreamAnswer { status: number; rawHeaders?: string[]; body?: Buffer }
+export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }
 
 export interface SendOptions {
   body?: Buffer;
@@ -66,11 +65,12 @@ function connectionTokens(value: string | string[] | undefined): string[] {
  * The merchant's headers as the backend gets them, as a flat name/value list
  * (Node writes such a list as it is, without a setHeader per header): without
  * hop-by-hop headers, those named in Connection, and the gateway's own
- * X-Cutover-* (a merchant must not speak for the gateway). X-Forwarded-For
+ * X-Cutover-* (a merchant must not speak for the gateway), and its own
+ * framing (Content-Length). X-Forwarded-For
  * gets the real peer appended, so its last entry is always true; the other
  * X-Forwarded-* are the gateway's to set. Host names the backend.
  */
-function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: string, requestId: string, bodyLength: number): string[] {
+function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: string, requestId: string): string[] {
   const h = req.headers;
   const named = h.connection === undefined ? NONE : connectionTokens(h.connection).filter((t) => !keep.has(t) && !KEPT.has(t));
   const raw = req.rawHeaders;
@@ -80,7 +80,8 @@ function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: 
     if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name.startsWith('x-cutover-') || named.includes(name)) continue;
     out.push(raw[i], raw[i + 1]);
   }
-  out.push('host', host, 'content-length', String(bodyLength), 'x-request-id', requestId);
+  // Content-Length is set by the pool from the body it sends.
+  out.push('host', host, 'x-request-id', requestId);
   const peer = req.socket.remoteAddress;
   const given = h['x-forwarded-for'] as string | undefined;
   if (peer !== undefined) out.push('x-forwarded-for', given ? `${given}, ${peer}` : peer);
@@ -100,17 +101,15 @@ function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: 
  * decision headers). Node frames the answer itself; `withoutLength` drops the
  * backend's Content-Length for an answer whose length the gateway sets.
  */
-export function answerHead(rawHeaders: readonly string[], extra: readonly string[], withoutLength = false): string[] {
-  let named: readonly string[] = NONE;
+export function answerHead(headers: IncomingHttpHeaders, extra: readonly string[], withoutLength = false): string[] {
+  const named = headers.connection === undefined ? NONE : connectionTokens(headers.connection);
   const out: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i].toLowerCase();
-    if (name === 'connection') named = connectionTokens(rawHeaders[i + 1]);
-    if (HOP_BY_HOP.has(name) || name.startsWith('x-cutover-') || (withoutLength && name === 'content-length') || name === 'x-request-id') continue;
-    out.push(rawHeaders[i], rawHeaders[i + 1]);
-  }
-  if (named.length > 0) {
-    for (let i = out.length - 2; i >= 0; i -= 2) if (named.includes(out[i].toLowerCase())) out.splice(i, 2);
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith('x-cutover-') || name === 'x-request-id'
+      || (withoutLength && name === 'content-length') || named.includes(name)) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
   }
   for (const v of extra) out.push(v);
   return out;
@@ -120,11 +119,8 @@ export function answerHead(rawHeaders: readonly string[], extra: readonly string
 export class BackendProxy {
   readonly name: string;
   readonly config: Readonly<BackendConfig>;
-  readonly agent: http.Agent;
+  readonly #pool: Pool;
   readonly #keep: ReadonlySet<string>;
-  readonly #request: typeof http.request;
-  readonly #hostname: string;
-  readonly #port: number;
   readonly #host: string;
 
   /** `merchantHeader`: the configured merchant header, which the backend must always receive. */
@@ -133,13 +129,22 @@ export class BackendProxy {
     this.#keep = new Set([merchantHeader.toLowerCase()]);
     this.config = config;
     const url = new URL(config.url);
-    const tls = url.protocol === 'https:';
-    const poolOptions = { keepAlive: true, maxSockets: config.maxSockets, timeout: config.keepAliveIdleMs, scheduling: 'lifo' } as const;
-    this.agent = tls ? new https.Agent(poolOptions) : new http.Agent(poolOptions);
-    this.#request = tls ? https.request : http.request;
-    this.#hostname = url.hostname.replace(/^\[|\]$/g, '');
-    this.#port = Number(url.port || (tls ? 443 : 80));
     this.#host = url.host;
+    this.#pool = new Pool(url.origin, {
+      connections: config.maxSockets,
+      keepAliveTimeout: config.keepAliveIdleMs,
+      keepAliveMaxTimeout: config.keepAliveIdleMs,
+      // The gateway's own timer answers 504 (and lets a create run on): the pool's
+      // head and body timers must not race it.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: { timeout: config.timeoutMs },
+    });
+  }
+
+  /** Connections open to the backend, busy or idle. */
+  get connections(): number {
+    return this.#pool.stats.connected;
   }
 
   /**
@@ -152,76 +157,101 @@ export class BackendProxy {
    */
   send(req: IncomingMessage, res: ServerResponse, opts: SendOptions): Promise<UpstreamAnswer> {
     return new Promise((resolve, reject) => {
-      const body = opts.body;
+      const buffered = opts.buffered;
       const ctx = { backend: this.name, timedOut: false, timeoutMs: this.config.timeoutMs };
+      /** The merchant's outcome is decided (an answer, a forwarded head, or an error). */
       let settled = false;
+      /** The exchange with the backend is over, whatever its outcome. */
+      let over = false;
+      /** The pool's handle on the exchange, once it is on a connection. */
+      let controller: Dispatcher.DispatchController | undefined;
+      /** Why the exchange must stop, when that was decided before it reached a connection. */
+      let stopped: Error | undefined;
       let lateTimer: NodeJS.Timeout | undefined;
+      const stop = (why: Error) => { if (controller) controller.abort(why); else stopped ??= why; };
       const settle = (answer: UpstreamAnswer | null, err?: GatewayError) => {
         if (settled) return;
         settled = true;
         res.off('close', onClose);
         if (answer) resolve(answer); else reject(err);
       };
-      const finish = () => { clearTimeout(timer); clearTimeout(lateTimer); };
+      const finish = () => { over = true; clearTimeout(timer); clearTimeout(lateTimer); };
       const fail = (err: unknown) => { finish(); settle(null, mapUpstreamError(err, ctx)); };
 
-      const upstream = this.#request({
-        agent: this.agent, hostname: this.#hostname, port: this.#port, method: req.method, path: req.url,
-        headers: outgoingHeaders(req, this.#keep, this.#host, opts.requestId, body?.length ?? 0),
-      });
       const timer = setTimeout(() => {
         ctx.timedOut = true;
-        if (!opts.buffered) { upstream.destroy(new Error('timeout')); return; }
-        // A create: answer the merchant 504 now, but let the backend finish, so that a
-        // payment it makes anyway still gets its transaction id pinned.
         settle(null, mapUpstreamError(new Error('timeout'), ctx));
-        lateTimer = setTimeout(() => upstream.destroy(new Error('late answer window over')), LATE_ANSWER_MS);
+        if (!buffered) { finish(); stop(new Error('timeout')); return; }
+        // A create: the merchant has its 504, but the backend may finish and make the
+        // payment anyway; its answer still gets the transaction id pinned.
+        lateTimer = setTimeout(() => stop(new Error('late answer window over')), LATE_ANSWER_MS);
       }, ctx.timeoutMs);
       function onClose() {
         settle(null, new GatewayError('client_closed_request'));
-        if (!opts.buffered) { finish(); upstream.destroy(); }
+        if (!buffered) { finish(); stop(new Error('the merchant hung up')); }
       }
       res.once('close', onClose);
-      upstream.on('error', fail);
 
-      upstream.on('response', (answer: IncomingMessage) => {
-        const status = answer.statusCode ?? 502;
-        if (!opts.buffered) {
-          finish();
-          if (settled) { answer.destroy(); return; }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let status = 502;
+      let headers: IncomingHttpHeaders = {};
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          if (stopped) c.abort(stopped);
+        },
+        onResponseStart(c, statusCode, answerHeaders) {
+          status = statusCode;
+          headers = answerHeaders as IncomingHttpHeaders;
+          if (buffered) return;
+          clearTimeout(timer);
+          if (settled || res.destroyed) { c.abort(new Error('the merchant is gone')); return; }
           // The head is written here, so that the backend's Connection and Keep-Alive
           // never decide the merchant's connection.
-          res.writeHead(status, answerHead(answer.rawHeaders, opts.head ?? NONE));
+          res.writeHead(status, answerHead(headers, opts.head ?? NONE));
           settle({ status });
-          // A body cut short upstream cuts the merchant's connection too, and a merchant
-          // who hangs up mid-body frees the upstream socket. (Not stream.pipeline: it
-          // builds an AbortController and a DOMException for every answer.)
-          answer.on('close', () => { if (!answer.complete && !res.destroyed) res.destroy(); });
-          answer.on('error', () => res.destroy());
-          res.on('close', () => { if (!res.writableFinished) answer.destroy(); });
-          answer.pipe(res);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        answer.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BUFFERED) answer.destroy(new Error('buffered answer over 1 MiB'));
-          else chunks.push(c);
-        });
-        answer.on('end', () => {
+          // Backpressure: a slow merchant pauses the backend's connection. A merchant who
+          // hangs up mid-answer frees it.
+          res.on('drain', () => c.resume());
+          res.once('close', () => { if (!over && !res.writableFinished) c.abort(new Error('the merchant hung up')); });
+        },
+        onResponseData(c, chunk) {
+          if (!buffered) {
+            if (res.destroyed) c.abort(new Error('the merchant is gone'));
+            else if (!res.write(chunk)) c.pause();
+            return;
+          }
+          size += chunk.length;
+          if (size > MAX_BUFFERED) c.abort(new Error('buffered answer over 1 MiB'));
+          else chunks.push(chunk);
+        },
+        onResponseEnd() {
           finish();
-          const whole = { status, rawHeaders: answer.rawHeaders, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
+          if (!buffered) { res.end(); return; }
+          const whole = { status, headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
           if (settled) opts.onLateAnswer?.(whole); else settle(whole);
-        });
-        answer.on('error', fail);
-        answer.on('aborted', () => fail(new Error('answer aborted')));
-      });
-      upstream.end(body);
+        },
+        onResponseError(_c, err) {
+          // A streamed answer already begun: cut the merchant's connection, so that a
+          // truncated answer never looks whole.
+          if (!buffered && settled && !over) { finish(); res.destroy(); return; }
+          fail(err);
+        },
+      };
+      try {
+        this.#pool.dispatch({
+          method: req.method as Dispatcher.HttpMethod, path: req.url!,
+          headers: outgoingHeaders(req, this.#keep, this.#host, opts.requestId),
+          body: opts.body && opts.body.length > 0 ? opts.body : null,
+        }, handler);
+      } catch (err) {
+        fail(err);
+      }
     });
   }
 
   close(): void {
-    this.agent.destroy();
+    void this.#pool.destroy().catch(() => {});
   }
 }

@@ -47,7 +47,7 @@ async function retryPin(pins: PinService, id: string, backend: string, log: Logg
 
 /** Writes a buffered backend answer to the merchant, with the gateway's own headers (`head`). */
 export function writeBuffered(res: ServerResponse, answer: UpstreamAnswer, head: readonly string[]): void {
-  const headers = answerHead(answer.rawHeaders ?? [], head, true);
+  const headers = answerHead(answer.headers ?? {}, head, true);
   headers.push('content-length', String(answer.body?.length ?? 0));
   res.writeHead(answer.status, headers);
   res.end(answer.body);

@@ -51,11 +51,9 @@ function listenerTotal(emitter: EventEmitter): number {
 function snapshot() {
   const resources = new Map<string, number>();
   for (const r of process.getActiveResourcesInfo()) resources.set(r, (resources.get(r) ?? 0) + 1);
-  const pool = gw.gw.backends.get('legacy')!.proxy.agent;
-  const count = (sockets: NodeJS.Dict<unknown[]>) => Object.values(sockets).reduce((n, l) => n + (l?.length ?? 0), 0);
   return {
     resources,
-    upstreamSockets: count(pool.sockets) + count(pool.freeSockets),
+    upstreamSockets: gw.gw.backends.get('legacy')!.proxy.connections,
     processListeners: listenerTotal(process),
     serverListeners: listenerTotal(gw.dataServer),
   };
