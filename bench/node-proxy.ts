@@ -1,13 +1,14 @@
 /**
- * Column (n) of the benchmark: a proxy on Node's own HTTP server and client,
- * no framework and no logic (no validation, rules, pins, metrics or logs).
- * v1 goes to one backend and v2 to the other by path, on keep-alive pools
- * like the gateway's; bodies stream both ways. What it costs is the floor
- * for any Node proxy on this machine, the gateway included.
+ * Column (n) of the benchmark: a proxy on Node's HTTP server and the same
+ * upstream transport as the gateway (an undici pool per backend), no
+ * framework and no logic (no validation, rules, pins, metrics or logs).
+ * v1 goes to one backend and v2 to the other by path; answers stream. What it
+ * costs is the floor for the gateway's design on this machine.
  *
  *   node bench/node-proxy.ts --port N --v1 http://127.0.0.1:A --v2 http://127.0.0.1:B
  */
 import http from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, v1: { type: 'string' }, v2: { type: 'string' } } });
@@ -16,32 +17,43 @@ if (!values.port || !values.v1 || !values.v2) {
   process.exit(2);
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'trailer']);
-const upstreams = [values.v1, values.v2].map((u) => {
-  const url = new URL(u!);
-  return { hostname: url.hostname, port: Number(url.port), host: url.host, agent: new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4000, scheduling: 'lifo' }) };
-});
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'trailer', 'expect', 'host', 'content-length']);
+const pools = [values.v1, values.v2].map((u) => new Pool(u!, { connections: 256, keepAliveTimeout: 4000 }));
 
-function withoutHopByHop(raw: string[], host?: string): string[] {
+function requestHeaders(raw: string[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP.has(name) || (host !== undefined && name === 'host')) continue;
-    out.push(raw[i], raw[i + 1]);
+  for (let i = 0; i < raw.length; i += 2) if (!HOP_BY_HOP.has(raw[i].toLowerCase())) out.push(raw[i], raw[i + 1]);
+  return out;
+}
+
+function answerHeaders(headers: Record<string, string | string[] | undefined>): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || HOP_BY_HOP.has(name)) continue;
+    if (typeof v === 'string') out.push(name, v); else for (const x of v) out.push(name, x);
   }
-  if (host !== undefined) out.push('host', host);
+  if (headers['content-length'] !== undefined) out.push('content-length', String(headers['content-length']));
   return out;
 }
 
 const server = http.createServer((req, res) => {
   if (req.url === '/healthz') { res.writeHead(200, ['content-type', 'application/json']).end('{"status":"ok"}'); return; }
-  const u = upstreams[req.url!.startsWith('/api/v2') ? 1 : 0];
-  const upstream = http.request({ agent: u.agent, hostname: u.hostname, port: u.port, method: req.method, path: req.url, headers: withoutHopByHop(req.rawHeaders, u.host) }, (answer) => {
-    res.writeHead(answer.statusCode ?? 502, withoutHopByHop(answer.rawHeaders));
-    answer.pipe(res);
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart() {},
+      onResponseStart(_c, status, headers) { res.writeHead(status, answerHeaders(headers as Record<string, string>)); },
+      onResponseData(c, chunk) { if (!res.write(chunk)) { c.pause(); res.once('drain', () => c.resume()); } },
+      onResponseEnd() { res.end(); },
+      onResponseError() { if (!res.headersSent) res.writeHead(502).end(); else res.destroy(); },
+    };
+    pools[req.url!.startsWith('/api/v2') ? 1 : 0].dispatch({
+      method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: requestHeaders(req.rawHeaders), body: body.length > 0 ? body : null,
+    }, handler);
   });
-  upstream.on('error', () => { if (!res.headersSent) res.writeHead(502).end(); else res.destroy(); });
-  req.pipe(upstream);
 });
 server.keepAliveTimeout = 5000;
 server.listen(Number(values.port), '127.0.0.1', () => console.log(`node proxy listening on http://127.0.0.1:${values.port}`));
