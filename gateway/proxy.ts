@@ -138,7 +138,8 @@ export class BackendProxy {
       // head and body timers must not race it.
       headersTimeout: 0,
       bodyTimeout: 0,
-      connect: { timeout: config.timeoutMs },
+      // A connection still not made when the gateway's timer has answered 504 is given up soon after.
+      connect: { timeout: config.timeoutMs + 1000 },
     });
   }
 

@@ -5,7 +5,7 @@
  */
 import { GatewayError } from './errors.ts';
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ECONNABORTED']);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ECONNABORTED', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export function mapUpstreamError(err: unknown, ctx: { backend: string; timedOut: boolean; timeoutMs: number }): GatewayError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
