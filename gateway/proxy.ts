@@ -62,13 +62,12 @@ function connectionTokens(value: string | string[] | undefined): string[] {
 }
 
 /**
- * The merchant's headers as the backend gets them, as a flat name/value list
- * (Node writes such a list as it is, without a setHeader per header): without
- * hop-by-hop headers, those named in Connection, and the gateway's own
- * X-Cutover-* (a merchant must not speak for the gateway), and its own
- * framing (Content-Length). X-Forwarded-For
- * gets the real peer appended, so its last entry is always true; the other
- * X-Forwarded-* are the gateway's to set. Host names the backend.
+ * The merchant's headers as the backend gets them, as a flat name/value
+ * list: without hop-by-hop headers, those named in Connection, the gateway's
+ * own X-Cutover-* (a merchant must not speak for the gateway) and the
+ * merchant's framing (the pool sets Content-Length from the body it sends).
+ * X-Forwarded-For gets the real peer appended, so its last entry is always
+ * true; the other X-Forwarded-* are the gateway's to set. Host names the backend.
  */
 function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: string, requestId: string): string[] {
   const h = req.headers;
@@ -80,7 +79,6 @@ function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: 
     if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name.startsWith('x-cutover-') || named.includes(name)) continue;
     out.push(raw[i], raw[i + 1]);
   }
-  // Content-Length is set by the pool from the body it sends.
   out.push('host', host, 'x-request-id', requestId);
   const peer = req.socket.remoteAddress;
   const given = h['x-forwarded-for'] as string | undefined;
@@ -93,7 +91,6 @@ function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: 
   }
   return out;
 }
-
 
 /**
  * The head of the merchant's answer as a flat name/value list: the backend's
