@@ -5,7 +5,7 @@
  * by function (self and inclusive time).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { runPeak } from './load.ts';
 import { BENCH_RULES } from './columns.ts';
 import { freePort, ROOT, startBackend, startGateway } from './procs.ts';
@@ -105,7 +105,7 @@ export async function profileGateway(o: { dir: string; redisUrl: string; seconds
     const cpuUsPerRequest = Math.round(((gw.child.cpuMs() - cpu0) * 1000) / Math.max(1, stats.requests));
     await gw.child.stop(15_000);
     const file = join(profDir, readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))!);
-    const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+    const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, o.gatewayRoot ? `${resolve(o.gatewayRoot)}/` : ROOT);
     return { seconds: o.seconds, rps: stats.rps, cpuUsPerRequest, summary, file };
   } finally {
     await Promise.all([gw.child.stop(), legacy.child.stop(), next.child.stop()]);
