@@ -19,6 +19,12 @@ export interface ColumnResult {
   /** (a), (c), (c0), (cm): paced at half of (c)'s own peak. */
   pacedAtGatewayRate?: RunStats;
 }
+/** (b) and (c) peaks interleaved round by round; the c/b verdict is their median ratio. */
+export interface RatioRounds {
+  seconds: number; connections: number;
+  rounds: { b: number; c: number; ratio: number; failures: number }[];
+  medianRatio: number;
+}
 export interface ProfileBaseline { date: string; rps: number; cpuUsPerRequest: number; summary: ProfileSummary; note?: string }
 type Failed = { error: string };
 
@@ -33,6 +39,8 @@ export interface BenchResults {
   propagation?: Propagation | Failed;
   growth?: GrowthPoint[] | Failed;
   profile?: { now: ProfileRun | Failed; baseline?: ProfileBaseline; savedAsBaseline?: boolean };
+  /** (b) and (c) interleaved, for the c/b ratio. */
+  ratioRounds?: RatioRounds | Failed;
   /** The repository's gateway against a changed copy (--ab-root). */
   ab?: (AbResult & { note?: string; root: string }) | Failed;
   totalSeconds: number;
@@ -45,9 +53,13 @@ const int = (x: number | undefined) => (x === undefined ? '–' : Math.round(x).
 const failed = (x: unknown): x is Failed => typeof x === 'object' && x !== null && 'error' in x;
 const table = (head: string[], rows: string[][]) => [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
-export interface Ratios { cb?: number; ca?: number; c0b?: number; cmb?: number; nb?: number; db?: number; eb?: number; addedP99Ms?: number; addedP99Ms_c0?: number; addedP99MsAtGatewayRate?: number }
+export interface Ratios {
+  /** c/b: the median of the interleaved rounds when they ran, else the single peaks of the columns. */
+  cb?: number;
+  /** c/b from the columns' single peaks. */
+  cbColumns?: number; ca?: number; c0b?: number; cmb?: number; nb?: number; db?: number; eb?: number; addedP99Ms?: number; addedP99Ms_c0?: number; addedP99MsAtGatewayRate?: number }
 
-export function ratios(columns: ColumnResult[]): Ratios {
+export function ratios(columns: ColumnResult[], rounds?: RatioRounds | Failed): Ratios {
   const col = (id: string) => columns.find((c) => c.id === id);
   const rps = (id: string) => col(id)?.peak?.rps;
   const ratio = (x?: number, y?: number) => (x !== undefined && y ? Math.round((x / y) * 100) / 100 : undefined);
@@ -59,7 +71,7 @@ export function ratios(columns: ColumnResult[]): Ratios {
     return p !== undefined && q !== undefined ? Math.round((p - q) * 100) / 100 : undefined;
   };
   return {
-    cb: ratio(rps('c'), rps('b')), ca: ratio(rps('c'), rps('a')), c0b: ratio(rps('c0'), rps('b')), cmb: ratio(rps('cm'), rps('b')), nb: ratio(rps('n'), rps('b')), db: ratio(rps('d'), rps('b')), eb: ratio(rps('e'), rps('b')),
+    cb: rounds && !failed(rounds) ? rounds.medianRatio : ratio(rps('c'), rps('b')), cbColumns: ratio(rps('c'), rps('b')), ca: ratio(rps('c'), rps('a')), c0b: ratio(rps('c0'), rps('b')), cmb: ratio(rps('cm'), rps('b')), nb: ratio(rps('n'), rps('b')), db: ratio(rps('d'), rps('b')), eb: ratio(rps('e'), rps('b')),
     addedP99Ms: added('c'), addedP99Ms_c0: added('c0'), addedP99MsAtGatewayRate: added('c', (c) => c.pacedAtGatewayRate),
   };
 }
@@ -116,7 +128,7 @@ function abSection(ab: BenchResults['ab']): string[] {
 export function renderReport(r: BenchResults): string {
   const m = r.machine;
   const s = r.settings;
-  const q = ratios(r.columns);
+  const q = ratios(r.columns, r.ratioRounds);
   const ORDER = ['a', 'n', 'b', 'c', 'c0', 'cm', 'd', 'e'];
   const columns = [...r.columns].sort((x, y) => ORDER.indexOf(x.id) - ORDER.indexOf(y.id));
   const L: string[] = [];
@@ -169,9 +181,15 @@ export function renderReport(r: BenchResults): string {
       'The same measure at a rate the gateway can sustain on this machine, for the backends directly and the gateway.', '', pacedTable((c) => c.pacedAtGatewayRate), '');
   }
 
-  L.push('## Ratios and targets', '',
+  const rr = r.ratioRounds;
+  L.push('## Ratios and targets', '');
+  if (rr && !failed(rr)) {
+    L.push(`Throughput c/b: (b) and (c) ran side by side, their peaks interleaved (${rr.connections} connections, ${rr.seconds} s each, b then c, ${rr.rounds.length} rounds), so that a change in the machine's other load falls on both alike. The verdict takes the median ratio; the single peaks of the tables above give ${fmt(q.cbColumns)}.`, '',
+      table(['round', '(b) req/s', '(c) req/s', 'c/b', 'non-2xx, errors, follow-ups 404'], rr.rounds.map((x, i) => [String(i + 1), int(x.b), int(x.c), fmt(x.ratio), int(x.failures)])), '');
+  } else if (rr) L.push(`Interleaved c/b rounds: not measured (${rr.error}); the verdict uses the single peaks of the tables above.`, '');
+  L.push(
     table(['figure', 'value', 'target', 'verdict'], [
-      ['throughput c/b (gateway / bare express + http-proxy-middleware)', fmt(q.cb), `≥ ${TARGETS.throughputCB}`, verdict(q.cb === undefined ? undefined : q.cb >= TARGETS.throughputCB)],
+      [`throughput c/b (gateway / bare express + http-proxy-middleware)${rr && !failed(rr) ? ', median of the interleaved rounds' : ''}`, fmt(q.cb), `≥ ${TARGETS.throughputCB}`, verdict(q.cb === undefined ? undefined : q.cb >= TARGETS.throughputCB)],
       ['throughput c/a (gateway / backends directly)', fmt(q.ca), '', ''],
       [`p99 added by the gateway over (a) at ${int(s.pacedRate)} req/s`, q.addedP99Ms === undefined ? '–' : `${fmt(q.addedP99Ms)} ms`, `< ${TARGETS.addedP99Ms} ms`, verdict(q.addedP99Ms === undefined ? undefined : q.addedP99Ms < TARGETS.addedP99Ms)],
       [`p99 added by the gateway over (a) at ${int(s.gatewayRate)} req/s (half of (c)'s peak)`, q.addedP99MsAtGatewayRate === undefined ? '–' : `${fmt(q.addedP99MsAtGatewayRate)} ms`, '', ''],

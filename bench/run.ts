@@ -9,7 +9,8 @@
  *   --connections N      BENCH_CONNECTIONS      autocannon connections at peak (32)
  *   --rate N             BENCH_RATE             paced rate; default half of (b)'s peak
  *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e)
- *   --skip x,y           BENCH_SKIP             phases to skip: pins, propagation, growth, profile
+ *   --skip x,y           BENCH_SKIP             phases to skip: ratio, pins, propagation, growth, profile
+ *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (3)
  *   --pins N             BENCH_PIN_COUNT        pins written for the memory figure (1000000)
  *   --changes N          BENCH_CHANGES          ruleset changes for propagation (100)
  *   --growth-seconds N   BENCH_GROWTH_SECONDS   peak per rule-growth point (3)
@@ -34,7 +35,7 @@ import { measurePinMemoryIfAvailable, measurePinRates } from './pins-bench.ts';
 import { ensurePrograms, freePort, pruneScratch, ROOT, scratchDir, startRedis, type RedisProc } from './procs.ts';
 import { profileGateway } from './profile.ts';
 import { measurePropagation } from './propagation.ts';
-import { ratios, renderReport, TARGETS, type BenchResults, type ColumnResult, type ProfileBaseline } from './report.ts';
+import { ratios, renderReport, TARGETS, type BenchResults, type ColumnResult, type ProfileBaseline, type RatioRounds } from './report.ts';
 import { runTag } from './workload.ts';
 
 const BASELINE = join(ROOT, 'bench', 'profile-baseline.json');
@@ -44,7 +45,7 @@ function settings() {
     options: {
       seconds: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' },
       columns: { type: 'string' }, skip: { type: 'string' }, pins: { type: 'string' }, changes: { type: 'string' },
-      'growth-seconds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
+      'growth-seconds': { type: 'string' }, 'ratio-rounds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
       'ab-root': { type: 'string' }, 'ab-note': { type: 'string' }, 'ab-role': { type: 'string' },
       out: { type: 'string' }, 'save-profile-baseline': { type: 'boolean', default: false }, 'from-results': { type: 'string' },
     },
@@ -69,6 +70,7 @@ function settings() {
     pinCount: Math.round(num(values.pins, 'BENCH_PIN_COUNT', 1_000_000)),
     changes: Math.round(num(values.changes, 'BENCH_CHANGES', 100)),
     growthSeconds: num(values['growth-seconds'], 'BENCH_GROWTH_SECONDS', 3),
+    ratioRounds: Math.round(num(values['ratio-rounds'], 'BENCH_RATIO_ROUNDS', 3)),
     profileSeconds: num(values['profile-seconds'], 'BENCH_PROFILE_SECONDS', 10),
     gatewayRoot: gatewayRoot ? resolve(gatewayRoot) : undefined,
     abRoot: abRoot ? resolve(abRoot) : undefined,
@@ -138,6 +140,39 @@ async function runColumn(spec: ColumnSpec, o: ColumnRun): Promise<ColumnResult> 
   return result;
 }
 
+/**
+ * (b) and (c) running side by side, their peaks interleaved round by round
+ * (b, c, b, c, ...), so that a change in the machine's other load falls on
+ * both alike; the c/b verdict is the median of the rounds' ratios.
+ */
+async function measureRatioRounds(specs: ColumnSpec[], o: { dir: string; seconds: number; warmupSeconds: number; connections: number; rounds: number }): Promise<RatioRounds> {
+  const [b, c] = ['b', 'c'].map((id) => specs.find((x) => x.id === id));
+  if (!b || !c) throw new Error('needs columns (b) and (c)');
+  const rb = await b.start(o.dir);
+  try {
+    const rc = await c.start(o.dir);
+    try {
+      for (const r of [rb, rc]) await runPeak({ targets: r.targets, connections: o.connections, seconds: o.warmupSeconds, tag: runTag('ratiow') });
+      const rounds: RatioRounds['rounds'] = [];
+      for (let i = 0; i < o.rounds; i++) {
+        const pb = await runPeak({ targets: rb.targets, connections: o.connections, seconds: o.seconds, tag: runTag(`ratiob${i}`) });
+        const pc = await runPeak({ targets: rc.targets, connections: o.connections, seconds: o.seconds, tag: runTag(`ratioc${i}`) });
+        const failures = pb.non2xx + pb.errors + pb.followUp404 + pc.non2xx + pc.errors + pc.followUp404;
+        rounds.push({ b: pb.rps, c: pc.rps, ratio: Math.round((pc.rps / Math.max(1, pb.rps)) * 100) / 100, failures });
+        say(`ratio round ${i + 1}: (b) ${pb.rps} req/s, (c) ${pc.rps} req/s, c/b ${rounds[i].ratio}`);
+      }
+      const sorted = rounds.map((r) => r.ratio).sort((x, y) => x - y);
+      const mid = sorted.length >> 1;
+      const medianRatio = sorted.length % 2 === 1 ? sorted[mid] : Math.round(((sorted[mid - 1] + sorted[mid]) / 2) * 100) / 100;
+      return { seconds: o.seconds, connections: o.connections, rounds, medianRatio };
+    } finally {
+      await rc.stop();
+    }
+  } finally {
+    await rb.stop();
+  }
+}
+
 async function phase<T>(name: string, skip: Set<string>, fn: () => Promise<T>): Promise<T | { error: string } | undefined> {
   if (skip.has(name)) return undefined;
   const started = Date.now();
@@ -190,6 +225,9 @@ async function main(): Promise<void> {
     for (const spec of specs) {
       results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rate, gatewayRate }));
     }
+    const allSpecs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot });
+    const ratio = await phase('ratio', s.skip, () => measureRatioRounds(allSpecs, { dir, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rounds: s.ratioRounds }));
+    if (ratio) results.ratioRounds = ratio;
     const pinRedis = s.skip.has('pins') ? undefined : await startRedis(await freePort(), dir);
     const pins = await phase('pins', s.skip, async () => {
       const rates = await measurePinRates({ redisUrl: redis.url, seconds: Math.min(5, s.seconds), prefill: 20_000, concurrency: 64 }).catch(errorOf);
@@ -231,7 +269,7 @@ async function main(): Promise<void> {
   results.totalSeconds = (Date.now() - started) / 1000;
   writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2));
   writeFileSync(s.out, renderReport(results));
-  const q = ratios(results.columns);
+  const q = ratios(results.columns, results.ratioRounds);
   say(`wrote ${s.out} in ${Math.round(results.totalSeconds)} s: c/b ${q.cb ?? '–'} (target ≥ ${TARGETS.throughputCB}), p99 added over (a) ${q.addedP99Ms ?? '–'} ms (target < ${TARGETS.addedP99Ms} ms); raw figures in ${dir}/results.json`);
   // Raw profiles and logs stay in .bench-tmp/ (git-ignored) for a closer look; older runs are removed.
   pruneScratch('bench', dir);

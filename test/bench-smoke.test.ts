@@ -57,6 +57,27 @@ test('the report shows every section, the ratios and the verdicts, and says what
   assert.match(md, /Profile\n\nNot measured: skipped in the smoke test/);
 });
 
+test('with interleaved rounds, the c/b verdict is their median ratio, and the rounds are shown', () => {
+  const col = (id: string, rps: number) => ({ id, label: `(${id})`, what: 'smoke', peak: { ...peak, rps, cpuUs: { proxy: 100, backends: 50, loader: 80 } } });
+  const results: BenchResults = {
+    machine: describeMachine(),
+    settings: { seconds: 1, warmupSeconds: 1, connections: 4, pacedRate: 100, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
+    columns: [col('b', 1000), col('c', 700)],
+    ratioRounds: {
+      seconds: 10, connections: 32, medianRatio: 0.86,
+      rounds: [{ b: 1000, c: 800, ratio: 0.8, failures: 0 }, { b: 1000, c: 860, ratio: 0.86, failures: 0 }, { b: 1000, c: 900, ratio: 0.9, failures: 0 }],
+    },
+    totalSeconds: 1,
+  };
+  const q = ratios(results.columns, results.ratioRounds);
+  assert.equal(q.cb, 0.86, 'the median round decides');
+  assert.equal(q.cbColumns, 0.7, 'the single peaks are still reported');
+  const md = renderReport(results);
+  assert.match(md, /\| 2 \| 1,000 \| 860 \| 0\.86 \| 0 \|/);
+  assert.match(md, /throughput c\/b .*median of the interleaved rounds \| 0\.86 \| ≥ 0\.85 \| \*\*met\*\*/);
+  assert.match(md, /the single peaks of the tables above give 0\.70/);
+});
+
 test('the profile reduction splits busy time by package and project file, idle left out', () => {
   const root = '/repo';
   const profile: CpuProfile = {
