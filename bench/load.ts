@@ -53,7 +53,16 @@ export async function runPeak(o: PeakOptions): Promise<RunStats> {
   return rec.stats((performance.now() - started) / 1000);
 }
 
-export interface PacedOptions { targets: Targets; rate: number; seconds: number; tag: string }
+export interface PacedOptions {
+  targets: Targets; rate: number; seconds: number; tag: string;
+  /**
+   * Seconds at the same rate before the measured ones, on the same connections,
+   * whose latencies are not kept (their answers are still checked). Without it
+   * the first second measures the client opening its connections and the
+   * target's reaction to the change from the peak phase, not the paced rate.
+   */
+  warmupSeconds?: number;
+}
 
 interface Flow { version: ApiVersion; steps: Step[]; i: number; session: Session; client: RawClient; newSession: () => Session }
 
@@ -62,7 +71,8 @@ interface Flow { version: ApiVersion; steps: Step[]; i: number; session: Session
  * with their next step ready; the requests that are due go to v1 and v2 in
  * turn, each taking the oldest ready session of its version or opening one.
  * When more than half a second of requests is waiting for answers, the
- * target cannot keep up: the run stops sending and says when.
+ * target cannot keep up: the run stops sending and says when. The warm-up
+ * (`warmupSeconds`) runs seamlessly into the measured seconds.
  */
 export async function runPaced(o: PacedOptions): Promise<RunStats> {
   const rec = new Recorder();
@@ -77,17 +87,18 @@ export async function runPaced(o: PacedOptions): Promise<RunStats> {
   const open = (v: ApiVersion): Flow => {
     return { version: v, steps: STEPS[v], i: 0, session: makers[v](), client: clientFor(o.targets[v]), newSession: makers[v] };
   };
-  const total = Math.max(1, Math.round(o.rate * o.seconds));
+  const warmup = Math.round(o.rate * (o.warmupSeconds ?? 0));
+  const total = warmup + Math.max(1, Math.round(o.rate * o.seconds));
   const interval = 1000 / o.rate;
   const inFlight = new Set<Promise<void>>();
   const start = performance.now();
 
-  const fire = (flow: Flow, due: number) => {
+  const fire = (flow: Flow, due: number, measured: boolean) => {
     const step = flow.steps[flow.i];
     const call = step.build(flow.session);
     const p = flow.client.request(call.method, call.path, call.headers, call.body).then(
       ({ status, body }) => {
-        rec.stepLatency(step.name, performance.now() - due);
+        if (measured) rec.stepLatency(step.name, performance.now() - due);
         rec.answer(step.name, status, step.followUp);
         step.onAnswer?.(flow.session, status, body);
       },
@@ -106,9 +117,10 @@ export async function runPaced(o: PacedOptions): Promise<RunStats> {
     const tick = () => {
       const now = performance.now();
       while (sent < total && start + sent * interval <= now) {
-        if (inFlight.size >= maxInFlight) { saturatedAt = Math.round(now - start) / 1000; break; }
+        if (inFlight.size >= maxInFlight) { saturatedAt = Math.max(0, Math.round(now - start - warmup * interval) / 1000); break; }
+        if (sent === warmup) lag.reset();
         const v: ApiVersion = sent % 2 === 0 ? 'v1' : 'v2';
-        fire(ready[v].shift() ?? open(v), start + sent * interval);
+        fire(ready[v].shift() ?? open(v), start + sent * interval, sent >= warmup);
         sent += 1;
       }
       if (sent < total && saturatedAt === undefined) setTimeout(tick, 1); else resolve();
@@ -118,7 +130,7 @@ export async function runPaced(o: PacedOptions): Promise<RunStats> {
   await Promise.all(inFlight);
   lag.disable();
   for (const c of clients.values()) c.close();
-  const stats = rec.stats(saturatedAt ?? o.seconds);
+  const stats = rec.stats(saturatedAt !== undefined ? Math.max(saturatedAt, 0.001) : o.seconds);
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
   return { ...stats, loaderLagMs: { p99: ms(lag.percentile(99)), max: ms(lag.max) }, ...(saturatedAt !== undefined ? { saturatedAt } : {}) };
 }

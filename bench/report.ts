@@ -9,6 +9,7 @@ import type { PinMemory, PinRates } from './pins-bench.ts';
 import type { ProfileRun, ProfileSummary, Share } from './profile.ts';
 import type { Propagation } from './propagation.ts';
 import type { RunStats } from './stats.ts';
+import { addedAt, type TailSweep } from './tail.ts';
 
 export interface CpuPerRequest { proxy?: number; backends: number; redis?: number; loader: number }
 export interface ColumnResult {
@@ -16,8 +17,6 @@ export interface ColumnResult {
   skipped?: string;
   peak?: RunStats & { cpuUs: CpuPerRequest };
   paced?: RunStats;
-  /** (a), (c), (c0), (cm): paced at half of (c)'s own peak. */
-  pacedAtGatewayRate?: RunStats;
 }
 /** (b) and (c) peaks interleaved round by round; the c/b verdict is their median ratio. */
 export interface RatioRounds {
@@ -31,7 +30,7 @@ type Failed = { error: string };
 export interface BenchResults {
   machine: Machine;
   settings: {
-    seconds: number; warmupSeconds: number; connections: number; pacedRate: number; gatewayRate?: number;
+    seconds: number; warmupSeconds: number; pacedWarmupSeconds?: number; connections: number; pacedRate: number;
     pinCount: number; changes: number; growthSeconds: number; profileSeconds: number; gatewayRoot?: string;
   };
   columns: ColumnResult[];
@@ -41,12 +40,41 @@ export interface BenchResults {
   profile?: { now: ProfileRun | Failed; baseline?: ProfileBaseline; savedAsBaseline?: boolean };
   /** (b) and (c) interleaved, for the c/b ratio. */
   ratioRounds?: RatioRounds | Failed;
+  /** p99 added over (a) at fractions of (b)'s peak. */
+  tail?: TailSweep | Failed;
   /** The repository's gateway against a changed copy (--ab-root). */
   ab?: (AbResult & { note?: string; root: string }) | Failed;
   totalSeconds: number;
 }
 
 export const TARGETS = { throughputCB: 0.85, addedP99Ms: 2 };
+
+function tailSection(t: BenchResults['tail'], columns: ColumnResult[]): string[] {
+  if (!t) return [];
+  const L = ['## p99 added over (a) as the rate grows', ''];
+  if (failed(t)) return [...L, `Not measured: ${t.error}`, ''];
+  const label = (id: string) => columns.find((c) => c.id === id)?.label ?? `(${id})`;
+  L.push(`${t.columnIds.map(label).join(', ')} ran side by side and were paced in turn at fractions of (b)'s peak (each ${t.seconds} s after ${t.warmupSeconds} s unmeasured at the same rate; at each rate (a) first). `
+    + 'The table shows p99 in ms, and in brackets what it adds over (a) at the same rate.', '',
+  table(['rate', 'share of (b)\'s peak', ...t.columnIds.map(label), 'non-2xx, errors, follow-ups 404'], t.points.map((p) => [
+    int(p.rate), `${Math.round(p.fraction * 1000) / 10} %`,
+    ...t.columnIds.map((id) => {
+      const c = p.columns.find((x) => x.id === id);
+      if (!c) return '–';
+      if (c.saturatedAt !== undefined) return `could not keep up (stopped at ${c.saturatedAt} s)`;
+      const added = id === 'a' ? undefined : addedAt(p, id);
+      return `${fmt(c.p99)}${added === undefined ? '' : ` (${added >= 0 ? '+' : ''}${fmt(added)})`}`;
+    }),
+    int(p.columns.reduce((n, c) => n + c.failures, 0)),
+  ])), '');
+  return L;
+}
+
+function tailMet(t: BenchResults['tail']): string {
+  if (!t || failed(t)) return '–';
+  const met = t.points.filter((p) => { const a = addedAt(p, 'c'); return a !== undefined && a < TARGETS.addedP99Ms; });
+  return met.length === 0 ? `none of ${t.points.map((p) => int(p.rate)).join(', ')} req/s` : `${int(Math.max(...met.map((p) => p.rate)))} req/s`;
+}
 
 const fmt = (x: number | undefined, digits = 2) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
 const int = (x: number | undefined) => (x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));
@@ -57,7 +85,7 @@ export interface Ratios {
   /** c/b: the median of the interleaved rounds when they ran, else the single peaks of the columns. */
   cb?: number;
   /** c/b from the columns' single peaks. */
-  cbColumns?: number; ca?: number; c0b?: number; cmb?: number; nb?: number; db?: number; eb?: number; addedP99Ms?: number; addedP99Ms_c0?: number; addedP99MsAtGatewayRate?: number }
+  cbColumns?: number; ca?: number; c0b?: number; cmb?: number; nb?: number; db?: number; eb?: number; addedP99Ms?: number; addedP99Ms_c0?: number }
 
 export function ratios(columns: ColumnResult[], rounds?: RatioRounds | Failed): Ratios {
   const col = (id: string) => columns.find((c) => c.id === id);
@@ -72,7 +100,7 @@ export function ratios(columns: ColumnResult[], rounds?: RatioRounds | Failed): 
   };
   return {
     cb: rounds && !failed(rounds) ? rounds.medianRatio : ratio(rps('c'), rps('b')), cbColumns: ratio(rps('c'), rps('b')), ca: ratio(rps('c'), rps('a')), c0b: ratio(rps('c0'), rps('b')), cmb: ratio(rps('cm'), rps('b')), nb: ratio(rps('n'), rps('b')), db: ratio(rps('d'), rps('b')), eb: ratio(rps('e'), rps('b')),
-    addedP99Ms: added('c'), addedP99Ms_c0: added('c0'), addedP99MsAtGatewayRate: added('c', (c) => c.pacedAtGatewayRate),
+    addedP99Ms: added('c'), addedP99Ms_c0: added('c0'),
   };
 }
 
@@ -148,8 +176,8 @@ export function renderReport(r: BenchResults): string {
     '- Loopback only (127.0.0.1). The reference backends, every proxy, the gateway and redis-server run as child processes; the load generator runs in the bench process, so it never shares an event loop with what it measures. Each column starts fresh backends.',
     '- Workload (bench/workload.ts), the same for every column: merchant sessions in v1 and in v2 (half each), each a create followed by four follow-ups naming the created transaction: read by id, partial refund, read by order number, close/cancel. Bodies are full merchant bodies (amount, currency, subject, notify URL; v2 with `Idempotency-Key` on every POST). One request in five is a create; 200 merchants.',
     `- Peak: autocannon ${m.versions.autocannon}, closed loop, ${s.connections} keep-alive connections (half v1, half v2), ${s.seconds} s after a ${s.warmupSeconds} s warm-up.`,
-    `- Paced: an open-loop pacer (bench/load.ts) at a fixed ${int(s.pacedRate)} req/s, half of (b)'s peak, for ${s.seconds} s, requests evenly spaced; each latency runs from the request's scheduled send time, so queueing in the target is counted (no coordinated omission). autocannon's own rate limit sends each connection's quota in one burst at the start of each second, so it is not used here. `
-      + `(a), (c), (c0) and (cm) are also paced at half of (c)'s own peak${s.gatewayRate ? ` (${int(s.gatewayRate)} req/s)` : ''}.`,
+    `- Paced: an open-loop pacer (bench/load.ts) at a fixed ${int(s.pacedRate)} req/s, half of (b)'s peak, for ${s.seconds} s${s.pacedWarmupSeconds ? ` after ${s.pacedWarmupSeconds} s at the same rate on the same connections whose latencies are not kept (their answers are still checked)` : ''}, requests evenly spaced; each latency runs from the request's scheduled send time, so queueing in the target is counted (no coordinated omission). autocannon's own rate limit sends each connection's quota in one burst at the start of each second, so it is not used here.`
+      + (s.pacedWarmupSeconds ? ' Without the paced warm-up the first second measures the client opening its connections and each target settling from the peak phase into the paced rate, which is not the steady state of the paced rate.' : ''),
     '- CPU per request: user + system time of each process from /proc over the peak phase, divided by the requests answered.',
     '- Correctness is checked in every column: a follow-up answered 404 reached a backend that does not hold the payment.',
     '', 'Columns:', '',
@@ -176,10 +204,7 @@ export function renderReport(r: BenchResults): string {
   L.push(`## Workload paced at ${int(s.pacedRate)} req/s (half of (b)'s peak, ${s.seconds} s)`, '', pacedTable((c) => c.paced), '',
     'A column that falls more than half a second of requests behind stops the run ("could not keep up"): its latencies then grow without bound and the rate was beyond what it can serve here. '
     + 'A stall of the load generator\'s own event loop delays every request scheduled during it, in whichever column it happens.', '');
-  if (s.gatewayRate !== undefined) {
-    L.push(`## Workload paced at ${int(s.gatewayRate)} req/s (half of (c)'s own peak, ${s.seconds} s)`, '',
-      'The same measure at a rate the gateway can sustain on this machine, for the backends directly and the gateway.', '', pacedTable((c) => c.pacedAtGatewayRate), '');
-  }
+  L.push(...tailSection(r.tail, columns));
 
   const rr = r.ratioRounds;
   L.push('## Ratios and targets', '');
@@ -192,7 +217,7 @@ export function renderReport(r: BenchResults): string {
       [`throughput c/b (gateway / bare express + http-proxy-middleware)${rr && !failed(rr) ? ', median of the interleaved rounds' : ''}`, fmt(q.cb), `≥ ${TARGETS.throughputCB}`, verdict(q.cb === undefined ? undefined : q.cb >= TARGETS.throughputCB)],
       ['throughput c/a (gateway / backends directly)', fmt(q.ca), '', ''],
       [`p99 added by the gateway over (a) at ${int(s.pacedRate)} req/s`, q.addedP99Ms === undefined ? '–' : `${fmt(q.addedP99Ms)} ms`, `< ${TARGETS.addedP99Ms} ms`, verdict(q.addedP99Ms === undefined ? undefined : q.addedP99Ms < TARGETS.addedP99Ms)],
-      [`p99 added by the gateway over (a) at ${int(s.gatewayRate)} req/s (half of (c)'s peak)`, q.addedP99MsAtGatewayRate === undefined ? '–' : `${fmt(q.addedP99MsAtGatewayRate)} ms`, '', ''],
+      ['highest rate of the sweep at which the gateway adds under 2 ms', tailMet(r.tail), '', ''],
       ['throughput c0/b (pin cache off)', fmt(q.c0b), '', ''],
       ['p99 added over (a), pin cache off', q.addedP99Ms_c0 === undefined ? '–' : `${fmt(q.addedP99Ms_c0)} ms`, '', ''],
       ['throughput cm/b (gateway on its embedded store)', fmt(q.cmb), '', ''],

@@ -8,8 +8,9 @@
  *   --warmup N           BENCH_WARMUP_SECONDS   warm-up before each column (2)
  *   --connections N      BENCH_CONNECTIONS      autocannon connections at peak (32)
  *   --rate N             BENCH_RATE             paced rate; default half of (b)'s peak
+ *   --paced-warmup N     BENCH_PACED_WARMUP     unmeasured seconds at the paced rate before each paced phase (3)
  *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e)
- *   --skip x,y           BENCH_SKIP             phases to skip: ratio, pins, propagation, growth, profile
+ *   --skip x,y           BENCH_SKIP             phases to skip: ratio, tail, pins, propagation, growth, profile
  *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (3)
  *   --pins N             BENCH_PIN_COUNT        pins written for the memory figure (1000000)
  *   --changes N          BENCH_CHANGES          ruleset changes for propagation (100)
@@ -36,6 +37,7 @@ import { ensurePrograms, freePort, pruneScratch, ROOT, scratchDir, startRedis, t
 import { profileGateway } from './profile.ts';
 import { measurePropagation } from './propagation.ts';
 import { ratios, renderReport, TARGETS, type BenchResults, type ColumnResult, type ProfileBaseline, type RatioRounds } from './report.ts';
+import { measureTail } from './tail.ts';
 import { runTag } from './workload.ts';
 
 const BASELINE = join(ROOT, 'bench', 'profile-baseline.json');
@@ -43,7 +45,7 @@ const BASELINE = join(ROOT, 'bench', 'profile-baseline.json');
 function settings() {
   const { values } = parseArgs({
     options: {
-      seconds: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' },
+      seconds: { type: 'string' }, warmup: { type: 'string' }, 'paced-warmup': { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' },
       columns: { type: 'string' }, skip: { type: 'string' }, pins: { type: 'string' }, changes: { type: 'string' },
       'growth-seconds': { type: 'string' }, 'ratio-rounds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
       'ab-root': { type: 'string' }, 'ab-note': { type: 'string' }, 'ab-role': { type: 'string' },
@@ -63,6 +65,7 @@ function settings() {
   return {
     seconds: num(values.seconds, 'BENCH_SECONDS', 10),
     warmupSeconds: num(values.warmup, 'BENCH_WARMUP_SECONDS', 2),
+    pacedWarmupSeconds: num(values['paced-warmup'], 'BENCH_PACED_WARMUP', 3),
     connections: Math.round(num(values.connections, 'BENCH_CONNECTIONS', 32)),
     rate: (values.rate ?? process.env.BENCH_RATE) ? num(values.rate, 'BENCH_RATE', 1) : undefined,
     columns: list(values.columns, 'BENCH_COLUMNS'),
@@ -86,11 +89,9 @@ const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const errorOf = (err: unknown) => ({ error: (err as Error).message.split('\n')[0] });
 
 interface ColumnRun {
-  dir: string; redis: RedisProc; seconds: number; warmupSeconds: number; connections: number;
+  dir: string; redis: RedisProc; seconds: number; warmupSeconds: number; pacedWarmupSeconds: number; connections: number;
   /** The paced rate of every column (half of (b)'s peak). */
   rate: (current: ColumnResult) => number;
-  /** A second paced rate for (a), (c), (c0) and (cm): half of (c)'s own peak, which the gateway can sustain. */
-  gatewayRate: (current: ColumnResult) => number | undefined;
 }
 
 /** Starts a column, warms it up, runs the peak phase (with CPU per request) and the paced phases. */
@@ -124,13 +125,8 @@ async function runColumn(spec: ColumnSpec, o: ColumnRun): Promise<ColumnResult> 
     };
     say(`${spec.label}: peak ${peak.rps} req/s, p99 ${peak.latencyMs.p99} ms, non-2xx ${peak.non2xx}`);
     const rate = o.rate(result);
-    result.paced = await runPaced({ targets: running.targets, rate, seconds: o.seconds, tag: `${tag}r` });
+    result.paced = await runPaced({ targets: running.targets, rate, seconds: o.seconds, warmupSeconds: o.pacedWarmupSeconds, tag: `${tag}r` });
     say(`${spec.label}: paced ${rate} req/s, p99 ${result.paced.latencyMs.p99} ms${result.paced.saturatedAt !== undefined ? ` (could not keep up: stopped at ${result.paced.saturatedAt} s)` : ''}`);
-    const second = o.gatewayRate(result);
-    if (second !== undefined && ['a', 'c', 'c0', 'cm'].includes(spec.id)) {
-      result.pacedAtGatewayRate = await runPaced({ targets: running.targets, rate: second, seconds: o.seconds, tag: `${tag}g` });
-      say(`${spec.label}: paced ${second} req/s, p99 ${result.pacedAtGatewayRate.latencyMs.p99} ms`);
-    }
   } catch (err) {
     result.skipped = `failed: ${(err as Error).message.split('\n')[0]}`;
     say(`${spec.label}: ${result.skipped}`);
@@ -201,7 +197,7 @@ async function main(): Promise<void> {
   const redis = await startRedis(await freePort(), dir);
   const results: BenchResults = {
     machine, columns: [], totalSeconds: 0,
-    settings: { seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, pacedRate: 0, pinCount: s.pinCount, changes: s.changes, growthSeconds: s.growthSeconds, profileSeconds: s.profileSeconds, gatewayRoot: s.gatewayRoot },
+    settings: { seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, pacedRate: 0, pinCount: s.pinCount, changes: s.changes, growthSeconds: s.growthSeconds, profileSeconds: s.profileSeconds, gatewayRoot: s.gatewayRoot },
   };
   try {
     const specs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot }).filter((c) => s.columns.length === 0 || s.columns.includes(c.id));
@@ -212,20 +208,16 @@ async function main(): Promise<void> {
       }
       return results.settings.pacedRate;
     };
-    const gatewayRate = (current: ColumnResult) => {
-      if (results.settings.gatewayRate === undefined) {
-        const c = (current.id === 'c' ? current : results.columns.find((x) => x.id === 'c'))?.peak?.rps;
-        if (c !== undefined) results.settings.gatewayRate = Math.max(1, Math.round(c / 2));
-      }
-      return results.settings.gatewayRate;
-    };
-    // (b) first and (c) before (a): the paced rates come from their peaks. The report orders the columns.
+    // (b) first: the paced rates come from its peak. The report orders the columns.
     const order = ['b', 'c', 'c0', 'cm', 'n', 'a', 'd', 'e'];
     specs.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
     for (const spec of specs) {
-      results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rate, gatewayRate }));
+      results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, rate }));
     }
     const allSpecs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot });
+    const bPeak = results.columns.find((c) => c.id === 'b')?.peak?.rps ?? results.settings.pacedRate * 2;
+    const tail = await phase('tail', s.skip, () => measureTail(allSpecs, { dir, bPeak, seconds: s.seconds, warmupSeconds: s.pacedWarmupSeconds, connections: s.connections }));
+    if (tail) results.tail = tail;
     const ratio = await phase('ratio', s.skip, () => measureRatioRounds(allSpecs, { dir, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rounds: s.ratioRounds }));
     if (ratio) results.ratioRounds = ratio;
     const pinRedis = s.skip.has('pins') ? undefined : await startRedis(await freePort(), dir);

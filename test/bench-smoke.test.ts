@@ -21,7 +21,7 @@ let paced: RunStats;
 test('the benchmark workload runs through the gateway at peak and paced, every follow-up reaching its payment', async () => {
   const targets = { v1: stack.gw.url, v2: stack.gw.url };
   peak = await runPeak({ targets, connections: 4, seconds: 1, tag: 'smokeA' });
-  paced = await runPaced({ targets, rate: 100, seconds: 1, tag: 'smokeB' });
+  paced = await runPaced({ targets, rate: 100, seconds: 1, warmupSeconds: 1, tag: 'smokeB' });
   for (const run of [peak, paced]) {
     assert.ok(run.requests > 0);
     assert.equal(run.non2xx, 0, JSON.stringify(run.byStep));
@@ -29,6 +29,10 @@ test('the benchmark workload runs through the gateway at peak and paced, every f
     assert.equal(run.errors, 0);
     for (const v of Object.values(run.latencyMs)) assert.ok(Number.isFinite(v) && v > 0);
   }
+  // The warm-up second's answers are checked, its latencies are not kept.
+  const answered = Object.values(paced.byStep).reduce((n, row) => n + Object.values(row).reduce((a, b) => a + b, 0), 0);
+  assert.equal(answered, 200);
+  assert.equal(paced.requests, 100);
   assert.deepEqual(Object.keys(paced.byStep).sort(), [
     'v1 close', 'v1 create', 'v1 get', 'v1 query', 'v1 refund', 'v2 cancel', 'v2 create', 'v2 get', 'v2 query', 'v2 refund',
   ]);
@@ -112,4 +116,22 @@ test('the HAProxy configuration the benchmark generates is accepted by haproxy -
   writeFileSync(file, haproxyConfig(18080, { legacy: 'http://127.0.0.1:19001', next: 'http://127.0.0.1:19002' }));
   const r = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
+
+test('the rate sweep shows each column\'s p99 and what it adds over (a), and the highest rate within the target', () => {
+  const point = (rate: number, fraction: number, a: number, b: number, c: number) => ({
+    rate, fraction, columns: [{ id: 'a', p50: 1, p99: a, p999: a, failures: 0 }, { id: 'b', p50: 1, p99: b, p999: b, failures: 0 }, { id: 'c', p50: 1, p99: c, p999: c, failures: 0 }],
+  });
+  const results: BenchResults = {
+    machine: describeMachine(),
+    settings: { seconds: 1, warmupSeconds: 1, pacedWarmupSeconds: 3, connections: 4, pacedRate: 100, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
+    columns: [{ id: 'a', label: '(a) direct', what: 'smoke' }, { id: 'b', label: '(b) bare', what: 'smoke' }, { id: 'c', label: '(c) gateway', what: 'smoke' }],
+    tail: { seconds: 10, warmupSeconds: 3, columnIds: ['a', 'b', 'c'], points: [point(500, 0.125, 1.5, 2.5, 3.0), point(1000, 0.25, 1.6, 2.9, 4.1)] },
+    totalSeconds: 1,
+  };
+  const md = renderReport(results);
+  assert.match(md, /## p99 added over \(a\) as the rate grows/);
+  assert.match(md, /\| 500 \| 12\.5 % \| 1\.50 \| 2\.50 \(\+1\.00\) \| 3\.00 \(\+1\.50\) \| 0 \|/);
+  assert.match(md, /\| 1,000 \| 25 % \| 1\.60 \| 2\.90 \(\+1\.30\) \| 4\.10 \(\+2\.50\) \| 0 \|/);
+  assert.match(md, /highest rate of the sweep at which the gateway adds under 2 ms \| 500 req\/s/);
 });
