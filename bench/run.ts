@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   results.totalSeconds = (Date.now() - started) / 1000;
   writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2));
   writeFileSync(s.out, renderReport(results));
-  const q = ratios(results.columns, results.ratioRounds);
+  const q = ratios(results.columns, results.ratioRounds, results.tail);
   say(`wrote ${s.out} in ${Math.round(results.totalSeconds)} s: c/b ${q.cb ?? '–'} (target ≥ ${TARGETS.throughputCB}), p99 added over (a) ${q.addedP99Ms ?? '–'} ms (target < ${TARGETS.addedP99Ms} ms); raw figures in ${dir}/results.json`);
   // Raw profiles and logs stay in .bench-tmp/ (git-ignored) for a closer look; older runs are removed.
   pruneScratch('bench', dir);

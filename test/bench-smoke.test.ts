@@ -118,20 +118,37 @@ test('the HAProxy configuration the benchmark generates is accepted by haproxy -
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
 });
 
-test('the rate sweep shows each column\'s p99 and what it adds over (a), and the highest rate within the target', () => {
-  const point = (rate: number, fraction: number, a: number, b: number, c: number) => ({
-    rate, fraction, columns: [{ id: 'a', p50: 1, p99: a, p999: a, failures: 0 }, { id: 'b', p50: 1, p99: b, p999: b, failures: 0 }, { id: 'c', p50: 1, p99: c, p999: c, failures: 0 }],
-  });
+test('the rate sweep shows each column\'s p99 and what it adds over (a); at the target\'s rate the verdict is the median of paired rounds', () => {
+  const col = (id: string, p99Rounds: number[]) => {
+    const sorted = [...p99Rounds].sort((x, y) => x - y);
+    return { id, p50: 1, p99: sorted[sorted.length >> 1], p999: 30, p99Rounds, failures: 0 };
+  };
   const results: BenchResults = {
     machine: describeMachine(),
-    settings: { seconds: 1, warmupSeconds: 1, pacedWarmupSeconds: 3, connections: 4, pacedRate: 100, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
-    columns: [{ id: 'a', label: '(a) direct', what: 'smoke' }, { id: 'b', label: '(b) bare', what: 'smoke' }, { id: 'c', label: '(c) gateway', what: 'smoke' }],
-    tail: { seconds: 10, warmupSeconds: 3, columnIds: ['a', 'b', 'c'], points: [point(500, 0.125, 1.5, 2.5, 3.0), point(1000, 0.25, 1.6, 2.9, 4.1)] },
+    settings: { seconds: 1, warmupSeconds: 1, pacedWarmupSeconds: 3, connections: 4, pacedRate: 2000, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
+    columns: [
+      { id: 'a', label: '(a) direct', what: 'smoke', paced: { ...paced, latencyMs: { ...paced.latencyMs, p99: 2 } } },
+      { id: 'b', label: '(b) bare', what: 'smoke' },
+      { id: 'c', label: '(c) gateway', what: 'smoke', paced: { ...paced, latencyMs: { ...paced.latencyMs, p99: 40 } } },
+    ],
+    tail: {
+      seconds: 10, warmupSeconds: 3, columnIds: ['a', 'b', 'c'], points: [
+        { rate: 500, fraction: 0.125, rounds: 1, columns: [col('a', [1.5]), col('b', [2.5]), col('c', [3.0])] },
+        { rate: 1000, fraction: 0.25, rounds: 1, columns: [col('a', [1.6]), col('b', [2.9]), col('c', [4.1])] },
+        // Paired differences of (c): 2, 9, 1.5 -> median 2; the difference of the medians would be 4 - 2 = 2 as well,
+        // so (b) tells them apart: 8-1, 3-3, 2.5-2 -> median 0.5, while medians give 3 - 2 = 1.
+        { rate: 2000, fraction: 0.5, rounds: 3, columns: [col('a', [1, 3, 2]), col('b', [8, 3, 2.5]), col('c', [3, 12, 3.5])] },
+      ],
+    },
     totalSeconds: 1,
   };
   const md = renderReport(results);
   assert.match(md, /## p99 added over \(a\) as the rate grows/);
-  assert.match(md, /\| 500 \| 12\.5 % \| 1\.50 \| 2\.50 \(\+1\.00\) \| 3\.00 \(\+1\.50\) \| 0 \|/);
-  assert.match(md, /\| 1,000 \| 25 % \| 1\.60 \| 2\.90 \(\+1\.30\) \| 4\.10 \(\+2\.50\) \| 0 \|/);
+  assert.match(md, /\| 500 \| 12\.5 % \| 1 \| 1\.50 \| 2\.50 \(\+1\.00\) \| 3\.00 \(\+1\.50\) \| 0 \|/);
+  assert.match(md, /\| 2,000 \| 50 % \| 3 \| 2\.00 \| 3\.00 \(\+0\.50\) \| 3\.50 \(\+2\.00\) \| 0 \|/);
+  assert.match(md, /p99 of each round at 2,000 req\/s, in ms: \(a\) direct 1\.00, 3\.00, 2\.00; \(b\) bare 8\.00, 3\.00, 2\.50; \(c\) gateway 3\.00, 12\.00, 3\.50\./);
   assert.match(md, /highest rate of the sweep at which the gateway adds under 2 ms \| 500 req\/s/);
+  // The verdict comes from the rounds, not from the single paced runs (which would say 38 ms).
+  assert.match(md, /p99 added by the gateway over \(a\) at half of \(b\)'s peak, median of 3 paired rounds of the sweep \| 2\.00 ms \| < 2 ms \| \*\*not met\*\*/);
+  assert.match(md, /in the columns' single paced runs \(2,000 req\/s\) \| 38\.00 ms/);
 });
