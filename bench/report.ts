@@ -219,7 +219,7 @@ export function renderReport(r: BenchResults): string {
   const rr = r.ratioRounds;
   L.push('## Ratios and targets', '');
   if (rr && !failed(rr)) {
-    L.push(`Throughput c/b: (b) and (c) ran side by side, their peaks interleaved (${rr.connections} connections, ${rr.seconds} s each, b then c, ${rr.rounds.length} rounds), so that a change in the machine's other load falls on both alike. The verdict takes the median ratio; the single peaks of the tables above give ${fmt(q.cbColumns)}.`, '',
+    L.push(`Throughput c/b: (b) and (c) ran side by side, their peaks interleaved (${rr.connections} connections, ${rr.seconds} s each, ${rr.rounds.length} rounds, b first in odd rounds and c first in even ones), so that a change in the machine's other load falls on both alike. The verdict takes the median ratio; the single peaks of the tables above give ${fmt(q.cbColumns)}.`, '',
       table(['round', '(b) req/s', '(c) req/s', 'c/b', 'non-2xx, errors, follow-ups 404'], rr.rounds.map((x, i) => [String(i + 1), int(x.b), int(x.c), fmt(x.ratio), int(x.failures)])), '');
   } else if (rr) L.push(`Interleaved c/b rounds: not measured (${rr.error}); the verdict uses the single peaks of the tables above.`, '');
   L.push(

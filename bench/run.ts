@@ -11,7 +11,7 @@
  *   --paced-warmup N     BENCH_PACED_WARMUP     unmeasured seconds at the paced rate before each paced phase (3)
  *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e)
  *   --skip x,y           BENCH_SKIP             phases to skip: ratio, tail, pins, propagation, growth, profile
- *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (3)
+ *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (4)
  *   --pins N             BENCH_PIN_COUNT        pins written for the memory figure (1000000)
  *   --changes N          BENCH_CHANGES          ruleset changes for propagation (100)
  *   --growth-seconds N   BENCH_GROWTH_SECONDS   peak per rule-growth point (3)
@@ -73,7 +73,7 @@ function settings() {
     pinCount: Math.round(num(values.pins, 'BENCH_PIN_COUNT', 1_000_000)),
     changes: Math.round(num(values.changes, 'BENCH_CHANGES', 100)),
     growthSeconds: num(values['growth-seconds'], 'BENCH_GROWTH_SECONDS', 3),
-    ratioRounds: Math.round(num(values['ratio-rounds'], 'BENCH_RATIO_ROUNDS', 3)),
+    ratioRounds: Math.round(num(values['ratio-rounds'], 'BENCH_RATIO_ROUNDS', 4)),
     profileSeconds: num(values['profile-seconds'], 'BENCH_PROFILE_SECONDS', 10),
     gatewayRoot: gatewayRoot ? resolve(gatewayRoot) : undefined,
     abRoot: abRoot ? resolve(abRoot) : undefined,
@@ -138,8 +138,8 @@ async function runColumn(spec: ColumnSpec, o: ColumnRun): Promise<ColumnResult> 
 
 /**
  * (b) and (c) running side by side, their peaks interleaved round by round
- * (b, c, b, c, ...), so that a change in the machine's other load falls on
- * both alike; the c/b verdict is the median of the rounds' ratios.
+ * (b, c; c, b; b, c ...), so that a change in the machine's other load falls
+ * on both alike; the c/b verdict is the median of the rounds' ratios.
  */
 async function measureRatioRounds(specs: ColumnSpec[], o: { dir: string; seconds: number; warmupSeconds: number; connections: number; rounds: number }): Promise<RatioRounds> {
   const [b, c] = ['b', 'c'].map((id) => specs.find((x) => x.id === id));
@@ -148,11 +148,15 @@ async function measureRatioRounds(specs: ColumnSpec[], o: { dir: string; seconds
   try {
     const rc = await c.start(o.dir);
     try {
-      for (const r of [rb, rc]) await runPeak({ targets: r.targets, connections: o.connections, seconds: o.warmupSeconds, tag: runTag('ratiow') });
+      // A longer warm-up than the columns': both keep getting faster for several seconds (JIT, pools, caches).
+      for (const r of [rb, rc]) await runPeak({ targets: r.targets, connections: o.connections, seconds: Math.max(5, o.warmupSeconds), tag: runTag('ratiow') });
       const rounds: RatioRounds['rounds'] = [];
       for (let i = 0; i < o.rounds; i++) {
-        const pb = await runPeak({ targets: rb.targets, connections: o.connections, seconds: o.seconds, tag: runTag(`ratiob${i}`) });
-        const pc = await runPeak({ targets: rc.targets, connections: o.connections, seconds: o.seconds, tag: runTag(`ratioc${i}`) });
+        // The order alternates (b, c; c, b; ...), so that whatever favours the first or the
+        // second run of a round does not always favour the same side.
+        const peakOf = (r: typeof rb, side: string) => runPeak({ targets: r.targets, connections: o.connections, seconds: o.seconds, tag: runTag(`ratio${side}${i}`) });
+        let pb, pc;
+        if (i % 2 === 0) { pb = await peakOf(rb, 'b'); pc = await peakOf(rc, 'c'); } else { pc = await peakOf(rc, 'c'); pb = await peakOf(rb, 'b'); }
         const failures = pb.non2xx + pb.errors + pb.followUp404 + pc.non2xx + pc.errors + pc.followUp404;
         rounds.push({ b: pb.rps, c: pc.rps, ratio: Math.round((pc.rps / Math.max(1, pb.rps)) * 100) / 100, failures });
         say(`ratio round ${i + 1}: (b) ${pb.rps} req/s, (c) ${pc.rps} req/s, c/b ${rounds[i].ratio}`);
