@@ -13,6 +13,12 @@ interface Pending { resolve(a: RawAnswer): void; reject(e: Error): void }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * An idle connection older than this is closed rather than reused: a server
+ * closes idle keep-alive connections after its own timeout (5 s by default in
+ * Node), and a request sent just as it does fails for no fault of the target.
+ */
+const MAX_IDLE_MS = 2000;
 
 /** Parses one response at the front of `buf`: the answer and its length, or null when incomplete. */
 export function parseResponse(buf: Buffer): { answer: RawAnswer; length: number } | null {
@@ -52,6 +58,8 @@ class Connection {
   #buf: Buffer = Buffer.alloc(0);
   #pending: Pending | null = null;
   closed = false;
+  /** When the connection last became idle (performance.now()). */
+  idleSince = 0;
 
   constructor(host: string, port: number, onIdle: (c: Connection) => void, onClose: (c: Connection) => void) {
     this.socket = connect({ host, port, noDelay: true });
@@ -64,6 +72,7 @@ class Connection {
       this.#buf = this.#buf.subarray(parsed.length);
       const p = this.#pending;
       this.#pending = null;
+      this.idleSince = performance.now();
       onIdle(this);
       p.resolve(parsed.answer);
     });
@@ -90,11 +99,25 @@ export class RawClient {
   readonly #port: number;
   readonly #idle: Connection[] = [];
   readonly #all = new Set<Connection>();
+  readonly #maxIdleMs: number;
 
-  constructor(base: string) {
+  constructor(base: string, opts: { maxIdleMs?: number } = {}) {
     const url = new URL(base);
     this.#host = url.hostname;
     this.#port = Number(url.port);
+    this.#maxIdleMs = opts.maxIdleMs ?? MAX_IDLE_MS;
+  }
+
+  /** The most recently idle connection young enough to reuse; older ones are closed. */
+  #reusable(): Connection | undefined {
+    const now = performance.now();
+    for (let c = this.#idle.pop(); c; c = this.#idle.pop()) {
+      if (now - c.idleSince <= this.#maxIdleMs) return c;
+      this.#all.delete(c);
+      c.closed = true;
+      c.socket.destroy();
+    }
+    return undefined;
   }
 
   request(method: string, path: string, headers: Record<string, string>, body?: string): Promise<RawAnswer> {
@@ -103,7 +126,7 @@ export class RawClient {
     for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
     if (bodyBuf) head += `content-length: ${bodyBuf.length}\r\n`;
     const raw = bodyBuf ? Buffer.concat([Buffer.from(`${head}\r\n`), bodyBuf]) : Buffer.from(`${head}\r\n`);
-    const conn = this.#idle.pop() ?? this.#open();
+    const conn = this.#reusable() ?? this.#open();
     return new Promise((resolve, reject) => conn.send(raw, { resolve, reject }));
   }
 

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useStack } from './helpers/stack.ts';
 import { runPaced, runPeak } from '../bench/load.ts';
-import { parseResponse } from '../bench/raw-client.ts';
+import { parseResponse, RawClient } from '../bench/raw-client.ts';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import { summarizeProfile, type CpuProfile } from '../bench/profile.ts';
 import { haproxyConfig } from '../bench/proxy-configs.ts';
 import { ratios, renderReport, type BenchResults } from '../bench/report.ts';
@@ -151,4 +153,26 @@ test('the rate sweep shows each column\'s p99 and what it adds over (a); at the 
   // The verdict comes from the rounds, not from the single paced runs (which would say 38 ms).
   assert.match(md, /p99 added by the gateway over \(a\) at half of \(b\)'s peak, median of 3 paired rounds of the sweep \| 2\.00 ms \| < 2 ms \| \*\*not met\*\*/);
   assert.match(md, /in the columns' single paced runs \(2,000 req\/s\) \| 38\.00 ms/);
+});
+
+test('the raw load client reuses a fresh idle connection, and opens a new one instead of reusing one idle past its limit', async () => {
+  let connections = 0;
+  const server = createServer((_req, res) => res.end('ok'));
+  server.on('connection', () => { connections += 1; });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const client = new RawClient(`http://127.0.0.1:${port}`, { maxIdleMs: 50 });
+  try {
+    assert.equal((await client.request('GET', '/', {})).body, 'ok');
+    assert.equal((await client.request('GET', '/', {})).status, 200);
+    assert.equal(connections, 1, 'a connection idle for a moment is reused');
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal((await client.request('GET', '/', {})).body, 'ok');
+    assert.equal(connections, 2, 'a connection idle past the limit is replaced, not reused');
+    assert.equal(client.connections, 1, 'the stale one is closed');
+  } finally {
+    client.close();
+    server.close();
+  }
 });
