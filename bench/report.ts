@@ -252,7 +252,7 @@ export function renderReport(r: BenchResults): string {
         [`lookup of a present pin in Redis, ${rates.concurrency} in flight (${int(rates.prefilled)} pins stored)`, int(rates.lookupsFoundPerSec)],
         [`lookup of an absent pin in Redis (reads every live window), ${rates.concurrency} in flight`, int(rates.lookupsAbsentPerSec)],
         ['lookup served by the in-process pin cache', int(rates.cachedLookupsPerSec)],
-      ]), '', 'Through the real RedisStore from the bench process (one connection, commands pipelined by concurrency); the Redis figures are bounded by that one client and redis-server sharing the CPUs.', '');
+      ]), '', 'Through the real RedisStore from the bench process (one connection, as many commands in flight on it as the concurrency); the Redis figures are bounded by that one client and redis-server sharing the CPUs.', '');
     }
   }
 
