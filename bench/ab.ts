@@ -7,6 +7,7 @@
 import { BENCH_RULES } from './columns.ts';
 import { runPaced, runPeak } from './load.ts';
 import { freePort, startBackend, startGateway } from './procs.ts';
+import { median } from './stats.ts';
 
 export interface AbSide { name: string; root?: string }
 export interface AbResult {
@@ -14,7 +15,6 @@ export interface AbResult {
   sides: { name: string; root?: string; cpuUsPerRequest: number[]; medianCpuUs: number; medianP50Ms: number; medianP99Ms: number }[];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function compareGateways(o: { dir: string; redisUrl: string; sides: AbSide[]; rounds: number; rate: number; seconds: number; connections: number }): Promise<AbResult> {
   const legacy = await startBackend('legacy', await freePort(), o.dir);

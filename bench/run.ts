@@ -37,6 +37,7 @@ import { ensurePrograms, freePort, pruneScratch, ROOT, scratchDir, startRedis, t
 import { profileGateway } from './profile.ts';
 import { measurePropagation } from './propagation.ts';
 import { ratios, renderReport, TARGETS, type BenchResults, type ColumnResult, type ProfileBaseline, type RatioRounds } from './report.ts';
+import { median } from './stats.ts';
 import { measureTail } from './tail.ts';
 import { runTag } from './workload.ts';
 
@@ -161,9 +162,7 @@ async function measureRatioRounds(specs: ColumnSpec[], o: { dir: string; seconds
         rounds.push({ b: pb.rps, c: pc.rps, ratio: Math.round((pc.rps / Math.max(1, pb.rps)) * 100) / 100, failures });
         say(`ratio round ${i + 1}: (b) ${pb.rps} req/s, (c) ${pc.rps} req/s, c/b ${rounds[i].ratio}`);
       }
-      const sorted = rounds.map((r) => r.ratio).sort((x, y) => x - y);
-      const mid = sorted.length >> 1;
-      const medianRatio = sorted.length % 2 === 1 ? sorted[mid] : Math.round(((sorted[mid - 1] + sorted[mid]) / 2) * 100) / 100;
+      const medianRatio = Math.round(median(rounds.map((r) => r.ratio)) * 100) / 100;
       return { seconds: o.seconds, connections: o.connections, rounds, medianRatio };
     } finally {
       await rc.stop();

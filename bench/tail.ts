@@ -12,6 +12,7 @@
  */
 import type { ColumnSpec, Running } from './columns.ts';
 import { runPaced, runPeak } from './load.ts';
+import { median } from './stats.ts';
 import { runTag } from './workload.ts';
 
 export interface TailColumn {
@@ -35,12 +36,6 @@ export interface TailSweep { seconds: number; warmupSeconds: number; columnIds: 
 export const TAIL_COLUMNS = ['a', 'b', 'c', 'cm'];
 /** Fractions of (b)'s peak, and the rounds run at each. */
 export const TAIL_POINTS = [{ fraction: 0.125, rounds: 1 }, { fraction: 0.25, rounds: 1 }, { fraction: 0.5, rounds: 3 }];
-
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 export async function measureTail(specs: ColumnSpec[], o: {
   dir: string; bPeak: number; seconds: number; warmupSeconds: number; connections: number; points?: { fraction: number; rounds: number }[];
