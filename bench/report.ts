@@ -73,9 +73,10 @@ function tailSection(t: BenchResults['tail'], columns: ColumnResult[]): string[]
   return L;
 }
 
-function tailMet(t: BenchResults['tail']): string {
-  if (!t || failed(t)) return '–';
-  const met = t.points.filter((p) => { const a = addedAt(p, 'c'); return a !== undefined && a < TARGETS.addedP99Ms; });
+/** The highest rate of the sweep at which column `id` adds under the target. */
+function tailMet(t: BenchResults['tail'], id: string): string {
+  if (!t || failed(t) || !t.columnIds.includes(id)) return '–';
+  const met = t.points.filter((p) => { const a = addedAt(p, id); return a !== undefined && a < TARGETS.addedP99Ms; });
   return met.length === 0 ? `none of ${t.points.map((p) => int(p.rate)).join(', ')} req/s` : `${int(Math.max(...met.map((p) => p.rate)))} req/s`;
 }
 
@@ -92,7 +93,9 @@ export interface Ratios {
   /** p99 added by (c) over (a) in the columns' own single paced runs. */
   addedP99MsColumns?: number;
   /** Rounds behind addedP99Ms when it comes from the sweep. */
-  addedP99Rounds?: number }
+  addedP99Rounds?: number;
+  /** p99 added by the bare Node proxy (n) at the sweep's target rate: the floor for a Node proxy on this machine. */
+  addedP99Ms_n?: number }
 
 export function ratios(columns: ColumnResult[], rounds?: RatioRounds | Failed, tail?: TailSweep | Failed): Ratios {
   const col = (id: string) => columns.find((c) => c.id === id);
@@ -111,6 +114,7 @@ export function ratios(columns: ColumnResult[], rounds?: RatioRounds | Failed, t
   return {
     cb: rounds && !failed(rounds) ? rounds.medianRatio : ratio(rps('c'), rps('b')), cbColumns: ratio(rps('c'), rps('b')), ca: ratio(rps('c'), rps('a')), c0b: ratio(rps('c0'), rps('b')), cmb: ratio(rps('cm'), rps('b')), nb: ratio(rps('n'), rps('b')), db: ratio(rps('d'), rps('b')), eb: ratio(rps('e'), rps('b')),
     addedP99Ms: swept ?? added('c'), addedP99MsColumns: added('c'), addedP99Ms_c0: added('c0'), ...(swept !== undefined ? { addedP99Rounds: target!.rounds } : {}),
+    ...(target && addedAt(target, 'n') !== undefined ? { addedP99Ms_n: addedAt(target, 'n') } : {}),
   };
 }
 
@@ -228,7 +232,11 @@ export function renderReport(r: BenchResults): string {
       ['throughput c/a (gateway / backends directly)', fmt(q.ca), '', ''],
       [`p99 added by the gateway over (a) at half of (b)'s peak${q.addedP99Rounds ? `, median of ${q.addedP99Rounds} paired rounds of the sweep` : ` (${int(s.pacedRate)} req/s)`}`, q.addedP99Ms === undefined ? '–' : `${fmt(q.addedP99Ms)} ms`, `< ${TARGETS.addedP99Ms} ms`, verdict(q.addedP99Ms === undefined ? undefined : q.addedP99Ms < TARGETS.addedP99Ms)],
       ...(q.addedP99Rounds ? [[`p99 added by the gateway over (a) in the columns' single paced runs (${int(s.pacedRate)} req/s)`, q.addedP99MsColumns === undefined ? '–' : `${fmt(q.addedP99MsColumns)} ms`, '', '']] : []),
-      ['highest rate of the sweep at which the gateway adds under 2 ms', tailMet(r.tail), '', ''],
+      ['highest rate of the sweep at which the gateway adds under 2 ms', tailMet(r.tail, 'c'), '', ''],
+      ...(q.addedP99Ms_n !== undefined ? [
+        [`p99 added by the bare Node http proxy (n) over (a) at half of (b)'s peak, median of ${q.addedP99Rounds} paired rounds of the sweep: the floor for any Node proxy on this machine`, `${fmt(q.addedP99Ms_n)} ms`, '', ''],
+        ['highest rate of the sweep at which (n) adds under 2 ms', tailMet(r.tail, 'n'), '', ''],
+      ] : []),
       ['throughput c0/b (pin cache off)', fmt(q.c0b), '', ''],
       ['p99 added over (a), pin cache off', q.addedP99Ms_c0 === undefined ? '–' : `${fmt(q.addedP99Ms_c0)} ms`, '', ''],
       ['throughput cm/b (gateway on its embedded store)', fmt(q.cmb), '', ''],

@@ -1,8 +1,10 @@
 /**
- * The p99 added over the backends as the rate grows: (a), (b), (c) and (cm)
- * run side by side and are paced in turn at fractions of (b)'s peak, so that
- * the report shows up to what rate the gateway stays within the target on
- * this machine, and how the bare proxy and the embedded store compare there.
+ * The p99 added over the backends as the rate grows: (a), (n), (b), (c) and
+ * (cm) run side by side and are paced in turn at fractions of (b)'s peak, so
+ * that the report shows up to what rate the gateway stays within the target
+ * on this machine, and how the bare proxies and the embedded store compare
+ * there. (n), Node's own server and client with no logic, is the floor for
+ * any Node proxy: what it adds, the gateway cannot add less of.
  *
  * At each rate the columns run back to back, (a) first, so that a change in
  * the machine's other load falls on all of them alike. The target's rate
@@ -33,7 +35,7 @@ export interface TailPoint {
 }
 export interface TailSweep { seconds: number; warmupSeconds: number; columnIds: string[]; points: TailPoint[] }
 
-export const TAIL_COLUMNS = ['a', 'b', 'c', 'cm'];
+export const TAIL_COLUMNS = ['a', 'n', 'b', 'c', 'cm'];
 /** Fractions of (b)'s peak, and the rounds run at each. */
 export const TAIL_POINTS = [{ fraction: 0.125, rounds: 1 }, { fraction: 0.25, rounds: 1 }, { fraction: 0.5, rounds: 3 }];
 

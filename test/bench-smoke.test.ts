@@ -130,29 +130,33 @@ test('the rate sweep shows each column\'s p99 and what it adds over (a); at the 
     settings: { seconds: 1, warmupSeconds: 1, pacedWarmupSeconds: 3, connections: 4, pacedRate: 2000, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
     columns: [
       { id: 'a', label: '(a) direct', what: 'smoke', paced: { ...paced, latencyMs: { ...paced.latencyMs, p99: 2 } } },
+      { id: 'n', label: '(n) bare node', what: 'smoke' },
       { id: 'b', label: '(b) bare', what: 'smoke' },
       { id: 'c', label: '(c) gateway', what: 'smoke', paced: { ...paced, latencyMs: { ...paced.latencyMs, p99: 40 } } },
     ],
     tail: {
-      seconds: 10, warmupSeconds: 3, columnIds: ['a', 'b', 'c'], points: [
-        { rate: 500, fraction: 0.125, rounds: 1, columns: [col('a', [1.5]), col('b', [2.5]), col('c', [3.0])] },
-        { rate: 1000, fraction: 0.25, rounds: 1, columns: [col('a', [1.6]), col('b', [2.9]), col('c', [4.1])] },
+      seconds: 10, warmupSeconds: 3, columnIds: ['a', 'n', 'b', 'c'], points: [
+        { rate: 500, fraction: 0.125, rounds: 1, columns: [col('a', [1.5]), col('b', [2.5]), col('c', [3.0]), col('n', [2.0])] },
+        { rate: 1000, fraction: 0.25, rounds: 1, columns: [col('a', [1.6]), col('b', [2.9]), col('c', [4.1]), col('n', [3.0])] },
         // Paired differences of (c): 2, 9, 1.5 -> median 2; the difference of the medians would be 4 - 2 = 2 as well,
         // so (b) tells them apart: 8-1, 3-3, 2.5-2 -> median 0.5, while medians give 3 - 2 = 1.
-        { rate: 2000, fraction: 0.5, rounds: 3, columns: [col('a', [1, 3, 2]), col('b', [8, 3, 2.5]), col('c', [3, 12, 3.5])] },
+        { rate: 2000, fraction: 0.5, rounds: 3, columns: [col('a', [1, 3, 2]), col('b', [8, 3, 2.5]), col('c', [3, 12, 3.5]), col('n', [4, 6, 5])] },
       ],
     },
     totalSeconds: 1,
   };
   const md = renderReport(results);
   assert.match(md, /## p99 added over \(a\) as the rate grows/);
-  assert.match(md, /\| 500 \| 12\.5 % \| 1 \| 1\.50 \| 2\.50 \(\+1\.00\) \| 3\.00 \(\+1\.50\) \| 0 \|/);
-  assert.match(md, /\| 2,000 \| 50 % \| 3 \| 2\.00 \| 3\.00 \(\+0\.50\) \| 3\.50 \(\+2\.00\) \| 0 \|/);
-  assert.match(md, /p99 of each round at 2,000 req\/s, in ms: \(a\) direct 1\.00, 3\.00, 2\.00; \(b\) bare 8\.00, 3\.00, 2\.50; \(c\) gateway 3\.00, 12\.00, 3\.50\./);
+  assert.match(md, /\| 500 \| 12\.5 % \| 1 \| 1\.50 \| 2\.00 \(\+0\.50\) \| 2\.50 \(\+1\.00\) \| 3\.00 \(\+1\.50\) \| 0 \|/);
+  assert.match(md, /\| 2,000 \| 50 % \| 3 \| 2\.00 \| 5\.00 \(\+3\.00\) \| 3\.00 \(\+0\.50\) \| 3\.50 \(\+2\.00\) \| 0 \|/);
+  assert.match(md, /p99 of each round at 2,000 req\/s, in ms: \(a\) direct 1\.00, 3\.00, 2\.00; \(b\) bare 8\.00, 3\.00, 2\.50; \(c\) gateway 3\.00, 12\.00, 3\.50; \(n\) bare node 4\.00, 6\.00, 5\.00\./);
   assert.match(md, /highest rate of the sweep at which the gateway adds under 2 ms \| 500 req\/s/);
   // The verdict comes from the rounds, not from the single paced runs (which would say 38 ms).
   assert.match(md, /p99 added by the gateway over \(a\) at half of \(b\)'s peak, median of 3 paired rounds of the sweep \| 2\.00 ms \| < 2 ms \| \*\*not met\*\*/);
   assert.match(md, /in the columns' single paced runs \(2,000 req\/s\) \| 38\.00 ms/);
+  // The bare Node proxy's figures: paired differences 3, 3, 3 -> 3 ms; under 2 ms only at 1,000 req/s (1.4).
+  assert.match(md, /bare Node http proxy \(n\) over \(a\) at half of \(b\)'s peak, median of 3 paired rounds of the sweep: the floor for any Node proxy on this machine \| 3\.00 ms/);
+  assert.match(md, /highest rate of the sweep at which \(n\) adds under 2 ms \| 1,000 req\/s/);
 });
 
 test('the raw load client reuses a fresh idle connection, and opens a new one instead of reusing one idle past its limit', async () => {
