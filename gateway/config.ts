@@ -20,7 +20,11 @@ export interface BackendConfig {
 export interface AdminToken { name: string; token: string; readOnly: boolean }
 export interface Config {
   listen: { port: number; adminPort: number; host: string };
-  redis: { url?: string; commandTimeoutMs: number; keyPrefix: string; refreshSeconds: number; pinBuckets: number };
+  /** At most one of url, cluster and sentinel; none: the embedded store. */
+  redis: {
+    url?: string; cluster?: string[]; sentinel?: { name: string; sentinels: string[] };
+    commandTimeoutMs: number; keyPrefix: string; refreshSeconds: number; pinBuckets: number;
+  };
   backends: Record<string, BackendConfig>;
   pins: { ttlDays: number; cacheSize: number; unpinned: { idPattern?: string; backend: string }[] };
   merchantHeader: string;
@@ -63,7 +67,11 @@ function applyEnv(raw: Record<string, any>, env: NodeJS.ProcessEnv): void {
     if (port !== undefined) raw.listen.port = port;
     if (adminPort !== undefined) raw.listen.adminPort = adminPort;
   }
-  if (env.REDIS_URL) raw.redis = { ...raw.redis, url: env.REDIS_URL };
+  if (env.REDIS_URL) {
+    // REDIS_URL names the one server to use, in place of whatever the file names.
+    const { cluster: _c, sentinel: _s, ...rest } = raw.redis ?? {};
+    raw.redis = { ...rest, url: env.REDIS_URL };
+  }
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
   if (env.CUTOVER_ADMIN_TOKEN) {
     if (env.CUTOVER_ADMIN_TOKEN.length < 16) throw new ConfigError('CUTOVER_ADMIN_TOKEN: must be at least 16 characters');
@@ -77,6 +85,8 @@ function applyEnv(raw: Record<string, any>, env: NodeJS.ProcessEnv): void {
 function semanticProblems(cfg: Config): string[] {
   const out: string[] = [];
   const names = new Set(Object.keys(cfg.backends));
+  const ways = (['url', 'cluster', 'sentinel'] as const).filter((k) => cfg.redis[k] !== undefined);
+  if (ways.length > 1) out.push(`/redis: give one of url, cluster and sentinel, not ${ways.join(' and ')}`);
   cfg.pins.unpinned.forEach((entry, i) => {
     if (!names.has(entry.backend)) out.push(`pins.unpinned[${i}].backend: unknown backend "${entry.backend}"`);
     const last = i === cfg.pins.unpinned.length - 1;

@@ -162,3 +162,15 @@ test('the gateway process exits 2 on a bad config file and names the field on st
   assert.equal(code, 2);
   assert.match(stderr, /backends\.legacy\.url: must match pattern/);
 });
+
+test('redis: one of url, cluster and sentinel; REDIS_URL takes the place of whichever the file names', () => {
+  const cluster = ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'];
+  const sentinel = { name: 'cutover', sentinels: ['redis://10.0.0.9:26379'] };
+  assert.deepEqual(buildConfig({ ...raw(), redis: { cluster } }, { env: {} }).redis.cluster, cluster);
+  assert.deepEqual(buildConfig({ ...raw(), redis: { sentinel } }, { env: {} }).redis.sentinel, sentinel);
+  assert.match(configError(() => buildConfig({ ...raw(), redis: { url: 'redis://a:6379', cluster } }, { env: {} })), /\/redis: give one of url, cluster and sentinel, not url and cluster/);
+  assert.match(configError(() => buildConfig({ ...raw(), redis: { cluster: ['10.0.0.1:7000'] } }, { env: {} })), /redis\.cluster\[0\]: must match pattern/);
+  assert.match(configError(() => buildConfig({ ...raw(), redis: { sentinel: { sentinels: ['redis://s:26379'] } } }, { env: {} })), /redis\.sentinel\.name: is required/);
+  const overridden = buildConfig({ ...raw(), redis: { cluster, keyPrefix: 'pay:' } }, { env: { REDIS_URL: 'redis://10.0.0.5:6380' } }).redis;
+  assert.deepEqual([overridden.url, overridden.cluster, overridden.keyPrefix], ['redis://10.0.0.5:6380', undefined, 'pay:']);
+});

@@ -7,10 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryStore } from '../gateway/store/memory.ts';
-import { RedisStore } from '../gateway/store/redis.ts';
+import { RedisStore, type RedisConnection } from '../gateway/store/redis.ts';
 import { VersionConflictError, type ChangeEvent, type MerchantFlag, type Store } from '../gateway/store/types.ts';
 import type { Ruleset } from '../gateway/rules.ts';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { startRedis, startRedisCluster, startRedisSentinel, type TestRedis, type TestRedisGroup } from './helpers/redis.ts';
 
 const TTL_MS = 3_600_000;
 // Whole seconds, in the future: Redis keeps pin times in seconds and expires its hashes by wall clock.
@@ -23,13 +23,19 @@ const RULES_B: Ruleset = {
   default: 'next',
 };
 
+// One server, a three-master Cluster and a Sentinel-watched master with a replica, all real.
 let redis: TestRedis;
-before(async () => { redis = await startRedis(); });
-after(async () => { await redis.close(); });
+let cluster: TestRedisGroup;
+let sentinel: TestRedisGroup;
+before(async () => { [redis, cluster, sentinel] = await Promise.all([startRedis(), startRedisCluster(), startRedisSentinel()]); });
+after(async () => { await Promise.all([redis?.close(), cluster?.close(), sentinel?.close()]); });
+
+type Topology = 'server' | 'cluster' | 'sentinel';
+const reach = (t: Topology): RedisConnection => (t === 'server' ? { url: redis.url } : t === 'cluster' ? cluster.connection : sentinel.connection);
 
 let prefixSeq = 0;
-function connectRedis(prefix = `contract${process.pid}-${prefixSeq++}:`): Promise<RedisStore> {
-  return RedisStore.connect({ url: redis.url, prefix, commandTimeoutMs: 2000, pinTtlMs: TTL_MS, backends: ['legacy', 'next'] });
+function connectRedis(prefix = `contract${process.pid}-${prefixSeq++}:`, topology: Topology = 'server'): Promise<RedisStore> {
+  return RedisStore.connect({ ...reach(topology), prefix, commandTimeoutMs: 2000, pinTtlMs: TTL_MS, backends: ['legacy', 'next'] });
 }
 
 const flag = (merchant: string, backend: string, comment?: string): MerchantFlag => ({
@@ -43,8 +49,8 @@ function nextEvent(store: Store, timeoutMs = 2000): Promise<ChangeEvent> {
   });
 }
 
-function contract(kind: 'memory' | 'redis', open: () => Promise<Store>): void {
-  describe(`${kind} store`, () => {
+function contract(label: string, kind: 'memory' | 'redis', open: () => Promise<Store>): void {
+  describe(label, () => {
     let store: Store;
     before(async () => { store = await open(); });
     after(async () => { await store.close(); });
@@ -101,7 +107,7 @@ function contract(kind: 'memory' | 'redis', open: () => Promise<Store>): void {
     });
 
     test('a ruleset with no rules (everything to the default) reads back as stored', async () => {
-      const s = kind === 'redis' ? await connectRedis() : new MemoryStore({ pinTtlMs: TTL_MS });
+      const s = await open();
       try {
         const everythingToNext: Ruleset = { rules: [], default: 'next' };
         await s.putRules(everythingToNext, { actor: 'ops', now: new Date() });
@@ -183,13 +189,15 @@ function contract(kind: 'memory' | 'redis', open: () => Promise<Store>): void {
   });
 }
 
-contract('memory', async () => new MemoryStore({ pinTtlMs: TTL_MS }));
-contract('redis', () => connectRedis());
+contract('memory store', 'memory', async () => new MemoryStore({ pinTtlMs: TTL_MS }));
+contract('redis store, one server', 'redis', () => connectRedis());
+contract('redis store on a Redis Cluster', 'redis', () => connectRedis(undefined, 'cluster'));
+contract('redis store through Sentinel', 'redis', () => connectRedis(undefined, 'sentinel'));
 
 describe('redis store across instances', () => {
-  test('a change published by one instance reaches another sharing the prefix, and not one with another prefix', async () => {
-    const prefix = `shared${process.pid}:`;
-    const [a, b, other] = await Promise.all([connectRedis(prefix), connectRedis(prefix), connectRedis()]);
+  for (const topology of ['server', 'cluster', 'sentinel'] as const) test(`(${topology}) a change published by one instance reaches another sharing the prefix, and not one with another prefix`, async () => {
+    const prefix = `shared${process.pid}-${topology}:`;
+    const [a, b, other] = await Promise.all([connectRedis(prefix, topology), connectRedis(prefix, topology), connectRedis(undefined, topology)]);
     try {
       let strayEvents = 0;
       other.subscribe(() => strayEvents++);

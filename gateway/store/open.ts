@@ -7,13 +7,15 @@ import type { Store } from './types.ts';
 
 export async function openStore(config: Readonly<Config>, log: Logger): Promise<Store> {
   const pinTtlMs = config.pins.ttlDays * 86_400_000;
-  if (!config.redis.url) {
-    log.warn('no REDIS_URL or redis.url set: using the embedded in-memory store (single instance only; state is lost on exit)');
+  const { url, cluster, sentinel } = config.redis;
+  const connection = url ? { url } : cluster ? { cluster } : sentinel ? { sentinel } : undefined;
+  if (!connection) {
+    log.warn('no REDIS_URL, redis.url, redis.cluster or redis.sentinel set: using the embedded in-memory store (single instance only; state is lost on exit)');
     return new MemoryStore({ pinTtlMs });
   }
   let lastError = '';
   return RedisStore.connect({
-    url: config.redis.url, prefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs,
+    ...connection, prefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs,
     pinTtlMs, pinBuckets: config.redis.pinBuckets, backends: Object.keys(config.backends),
     onError: (err) => {
       if (err.message !== lastError) log.warn({ err: err.message }, 'redis connection error');

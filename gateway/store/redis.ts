@@ -3,7 +3,7 @@
  * configured prefix; no command spans two keys of different slots, so the
  * layout runs unchanged on Redis Cluster. Pins: see pin-layout.ts.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Ruleset } from '../rules.ts';
 import {
   VersionConflictError,
@@ -16,20 +16,68 @@ import {
 } from './pin-layout.ts';
 import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE } from './redis-scripts.ts';
 
-export interface RedisStoreOptions {
-  url: string;
+/**
+ * How to reach Redis: one server by URL, a Redis Cluster by some of its
+ * nodes, or the master a set of Sentinels names. URLs are `redis://` or
+ * `rediss://` (TLS), with credentials in them when the servers ask for some.
+ */
+export type RedisConnection =
+  | { url: string }
+  | { cluster: string[] }
+  | { sentinel: { name: string; sentinels: string[] } };
+
+export type RedisStoreOptions = RedisConnection & {
   prefix: string;
   commandTimeoutMs: number;
   pinTtlMs: number;
   pinBuckets?: number;
   backends: string[];
   onError?: (err: Error) => void;
+};
+
+interface Address { host: string; port: number; username?: string; password?: string; tls: boolean }
+
+function address(url: string): Address {
+  const u = new URL(url);
+  return {
+    host: u.hostname, port: Number(u.port || 6379), tls: u.protocol === 'rediss:',
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}), ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
+}
+
+const auth = (a: Address) => ({ ...(a.username ? { username: a.username } : {}), ...(a.password ? { password: a.password } : {}), ...(a.tls ? { tls: {} } : {}) });
+
+/**
+ * A client for `c` with `options`. Cluster: commands go to the node owning
+ * their key's slot (every command here names one slot), never to a replica;
+ * Sentinel: to the master the Sentinels name now, found again after a failover.
+ */
+function client(c: RedisConnection, options: RedisOptions): Redis | Cluster {
+  if ('cluster' in c) {
+    const nodes = c.cluster.map(address);
+    const { lazyConnect, enableOfflineQueue, retryStrategy, ...perNode } = options;
+    return new Cluster(nodes.map(({ host, port }) => ({ host, port })), {
+      lazyConnect, enableOfflineQueue, clusterRetryStrategy: retryStrategy, scaleReads: 'master',
+      redisOptions: { ...perNode, ...auth(nodes[0]) },
+    });
+  }
+  if ('sentinel' in c) {
+    const sentinels = c.sentinel.sentinels.map(address);
+    const first = sentinels[0];
+    return new Redis({
+      ...options, name: c.sentinel.name, sentinels: sentinels.map(({ host, port }) => ({ host, port })),
+      // One set of credentials for the Sentinels and the master (from the first Sentinel URL).
+      ...auth(first), ...(first.username ? { sentinelUsername: first.username } : {}), ...(first.password ? { sentinelPassword: first.password } : {}),
+      ...(first.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+    });
+  }
+  return new Redis(c.url, options);
 }
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  readonly #redis: Redis;
-  readonly #sub: Redis;
+  readonly #redis: Redis | Cluster;
+  readonly #sub: Redis | Cluster;
   readonly #p: string;
   readonly #ttlSec: number;
   readonly #handlers = new Set<(e: ChangeEvent) => void>();
@@ -47,7 +95,7 @@ export class RedisStore implements Store {
     const retryStrategy = (times: number) => Math.min(50 * times, 1000);
     // The request path must never wait on a dead store: no offline queue, one
     // bounded command timeout, no retries of a command (SPEC 4, store outage).
-    this.#redis = new Redis(opts.url, {
+    this.#redis = client(opts, {
       commandTimeout: opts.commandTimeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0,
       connectTimeout: 2000, retryStrategy, lazyConnect: true,
       // No auto-pipelining: it keeps one batch in flight per connection, so a command
@@ -57,7 +105,7 @@ export class RedisStore implements Store {
       // lower p99 at moderate rates, less CPU per request, the same peak).
       enableAutoPipelining: false,
     });
-    this.#sub = new Redis(opts.url, { retryStrategy, lazyConnect: true, maxRetriesPerRequest: null });
+    this.#sub = client(opts, { retryStrategy, lazyConnect: true, maxRetriesPerRequest: null });
     const onError = opts.onError ?? (() => {});
     this.#redis.on('error', onError);
     this.#sub.on('error', onError);
@@ -126,7 +174,7 @@ export class RedisStore implements Store {
   get layout(): PinLayout { return this.#layout; }
 
   /** The redis client, for the benchmark's memory report and the tests. */
-  get client(): Redis { return this.#redis; }
+  get client(): Redis | Cluster { return this.#redis; }
 
   async #code(name: string): Promise<number> {
     let code = this.#codes.get(name);

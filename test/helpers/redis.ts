@@ -2,9 +2,9 @@
  * A real redis-server for tests, on a free loopback port, with no
  * persistence. `stop()` and `start()` simulate an outage on the same port.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -64,6 +64,118 @@ export async function startRedis(): Promise<TestRedis> {
   await start();
   return {
     url: `redis://127.0.0.1:${port}`, port, stop, start,
+    async close() { await stop(); rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not ready within ${timeoutMs} ms`);
+}
+
+export function redisCli(port: number, ...args: string[]): string {
+  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+}
+
+export interface TestRedisGroup {
+  /** What a gateway config's `redis` section takes to reach it. */
+  connection: { cluster: string[] } | { sentinel: { name: string; sentinels: string[] } };
+  ports: number[];
+  close(): Promise<void>;
+}
+
+/** Starts redis-server processes in `dir`; returns a stopper. */
+function spawnAll(runs: { port: number; args: string[] }[]): () => Promise<void> {
+  const procs = runs.map(({ args }) => spawn('redis-server', args, { stdio: 'ignore' }));
+  return async () => {
+    await Promise.all(procs.map((p) => {
+      if (p.exitCode !== null || p.signalCode !== null) return undefined;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      return exited;
+    }));
+  };
+}
+
+/** A real three-master Redis Cluster on loopback (no replicas, no persistence). */
+export async function startRedisCluster(): Promise<TestRedisGroup> {
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-cluster-'));
+  const stop = spawnAll(ports.map((port) => ({
+    port,
+    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no',
+      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+  })));
+  try {
+    for (const port of ports) await waitFor(`redis-server ${port}`, () => ping(port));
+    const out = redisCli(ports[0], '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes');
+    if (!out.includes('All 16384 slots covered')) throw new Error(`redis-cli --cluster create failed:\n${out}`);
+    for (const port of ports) await waitFor(`cluster state on ${port}`, async () => redisCli(port, 'cluster', 'info').includes('cluster_state:ok'));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    connection: { cluster: ports.map((p) => `redis://127.0.0.1:${p}`) }, ports,
+    async close() { await stop(); rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+export interface TestSentinelGroup extends TestRedisGroup {
+  connection: { sentinel: { name: string; sentinels: string[] } };
+  masterPort: number;
+  replicaPort: number;
+  /** Kills the master (a crash); the Sentinel then promotes the replica. */
+  killMaster(): Promise<void>;
+  /** The port the Sentinel names as master now. */
+  currentMasterPort(): number | undefined;
+}
+
+/**
+ * A real master, one replica and one Sentinel (quorum 1) on loopback, no
+ * persistence; the master is judged down after 1 s, so a failover takes a
+ * few seconds.
+ */
+export async function startRedisSentinel(name = 'cutover'): Promise<TestSentinelGroup> {
+  const [masterPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-sentinel-'));
+  const base = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'];
+  const sentinelConf = join(dir, 'sentinel.conf');
+  writeFileSync(sentinelConf, [
+    `port ${sentinelPort}`, 'bind 127.0.0.1', 'protected-mode no', `dir ${dir}`,
+    `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
+    `sentinel down-after-milliseconds ${name} 1000`,
+    `sentinel failover-timeout ${name} 5000`,
+    '',
+  ].join('\n'));
+  const stopMaster = spawnAll([{ port: masterPort, args: base(masterPort) }]);
+  const stopRest = spawnAll([
+    { port: replicaPort, args: [...base(replicaPort), '--replicaof', '127.0.0.1', String(masterPort)] },
+    { port: sentinelPort, args: [sentinelConf, '--sentinel'] },
+  ]);
+  const stop = async () => { await Promise.all([stopMaster(), stopRest()]); };
+  const currentMasterPort = () => {
+    const out = redisCli(sentinelPort, 'sentinel', 'get-master-addr-by-name', name).trim().split('\n');
+    return out.length >= 2 && /^\d+$/.test(out[1]) ? Number(out[1]) : undefined;
+  };
+  try {
+    for (const port of [masterPort, replicaPort, sentinelPort]) await waitFor(`redis ${port}`, () => ping(port));
+    await waitFor('replica in sync', async () => /master_link_status:up/.test(redisCli(replicaPort, 'info', 'replication')));
+    await waitFor('sentinel knows the replica', async () => currentMasterPort() === masterPort
+      && /num-slaves\n1\b/.test(redisCli(sentinelPort, 'sentinel', 'master', name)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    connection: { sentinel: { name, sentinels: [`redis://127.0.0.1:${sentinelPort}`] } },
+    ports: [masterPort, replicaPort, sentinelPort], masterPort, replicaPort, currentMasterPort,
+    killMaster: stopMaster,
     async close() { await stop(); rmSync(dir, { recursive: true, force: true }); },
   };
 }

@@ -1,0 +1,146 @@
+/**
+ * The gateway on a real Redis Cluster (three masters) and behind a real
+ * Sentinel (master, replica, one Sentinel), configured as an operator would
+ * (`redis.cluster`, `redis.sentinel`): pins, rules and their propagation work
+ * across instances on the Cluster, and a Sentinel failover costs follow-ups
+ * a refusal (503, never a guess) while it lasts, then nothing.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { redisCli, startRedisCluster, startRedisSentinel, type TestRedisGroup, type TestSentinelGroup } from './helpers/redis.ts';
+import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import type { Ruleset } from '../gateway/rules.ts';
+
+const SPLIT: Ruleset = {
+  rules: [
+    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
+    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
+  ],
+  default: 'legacy',
+};
+
+let backends: Backends;
+let cluster: TestRedisGroup;
+let sentinel: TestSentinelGroup;
+const gateways: RunningGateway[] = [];
+
+before(async () => {
+  [backends, cluster, sentinel] = await Promise.all([startBackends(), startRedisCluster(), startRedisSentinel()]);
+});
+after(async () => {
+  for (const g of gateways) await g.close();
+  await Promise.all([backends?.close(), cluster?.close(), sentinel?.close()]);
+});
+
+/** A gateway whose `redis` section reaches the store as given; `cacheSize: 0` makes every follow-up read its pin from the store. */
+async function gateway(redis: Record<string, unknown>, cacheSize?: number): Promise<RunningGateway> {
+  const cfg = testConfig(backends.urls, { redis }, SPLIT);
+  const g = await startGateway(cacheSize === undefined ? cfg : { ...cfg, pins: { ...(cfg.pins as object), cacheSize } });
+  gateways.push(g);
+  return g;
+}
+
+function call(gw: RunningGateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${gw.url}${path}`, {
+    method,
+    headers: { 'x-merchant-id': 'M-topology', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** Creates a payment through `gw`; returns its id and the backend that made it. */
+async function create(gw: RunningGateway, version: 'v1' | 'v2'): Promise<{ id: string; backend: string }> {
+  const r = version === 'v1'
+    ? await call(gw, 'POST', '/api/v1/payments', v1Create(orderId('C')))
+    : await call(gw, 'POST', '/api/v2/payments', v2Create(orderId('C')), { 'idempotency-key': orderId('K') });
+  const body = await r.json() as { trade_no?: string; paymentId?: string };
+  assert.ok(r.status === 200 || r.status === 201, `create: ${r.status} ${JSON.stringify(body)}`);
+  return { id: (body.trade_no ?? (body as { id?: string }).id)!, backend: r.headers.get('x-cutover-backend')! };
+}
+
+test('on a Redis Cluster, two instances share pins and rules: follow-ups through the other instance reach the creating backend', async () => {
+  const redis = { ...cluster.connection, keyPrefix: 'topo-cluster:' };
+  const a = await gateway(redis);
+  const b = await gateway(redis, 0);
+
+  const made = [];
+  for (let i = 0; i < 6; i++) made.push(await create(a, 'v1'));
+  made.push(await create(a, 'v2'));
+  assert.deepEqual(new Set(made.map((m) => m.backend)), new Set(['legacy', 'next']), 'the split put payments on both backends');
+  for (const p of made) {
+    const r = await call(b, 'GET', `/api/v1/payments/${p.id}`);
+    assert.equal(r.status, 200, `${p.id}: ${await r.text()}`);
+    assert.equal(r.headers.get('x-cutover-backend'), p.backend);
+    assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
+  }
+
+  // A ruleset change through A's admin API reaches B through the Cluster's pub/sub.
+  const put = await fetch(`${a.adminUrl}/admin/rules`, {
+    method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ rules: [{ name: 'all-v1-to-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }, SPLIT.rules[0]], default: 'legacy' }),
+  });
+  const stored = await put.text();
+  assert.equal(put.status, 200, stored);
+  const version = (JSON.parse(stored) as { version: number }).version;
+  let seen = '';
+  for (let i = 0; i < 50 && seen !== String(version); i++) {
+    const r = await call(b, 'POST', '/api/v1/payments', v1Create(orderId('R')));
+    await r.arrayBuffer();
+    seen = r.headers.get('x-cutover-rules-version') ?? '';
+    if (seen !== String(version)) await sleep(20);
+  }
+  assert.equal(seen, String(version), 'B routes by the version A stored');
+
+  // The store's keys really are spread over the Cluster's masters.
+  const holding = cluster.ports.filter((port) => redisCli(port, '--scan', '--pattern', 'topo-cluster:*').trim().length > 0);
+  assert.ok(holding.length >= 2, `keys on ${holding.length} of ${cluster.ports.length} masters`);
+});
+
+test('behind Sentinel, a failover refuses follow-ups it cannot place with 503 while the master is gone, then serves them all from the promoted replica', async () => {
+  const g = await gateway({ ...sentinel.connection, keyPrefix: 'topo-sentinel:', commandTimeoutMs: 250 }, 0);
+  // A payment on each backend: legacy ids match no idPattern, so only their pin can place them.
+  const made = [await create(g, 'v2')];
+  for (let i = 0; i < 30 && !(made.some((m) => m.backend === 'legacy') && made.filter((m) => m.backend === 'next').length > 1); i++) made.push(await create(g, 'v1'));
+  const onLegacy = made.find((m) => m.backend === 'legacy')!;
+  assert.ok(onLegacy, 'the split put a payment on legacy');
+
+  // Replication is asynchronous: wait until the replica holds everything the master has, then crash the master.
+  const offset = (port: number, field: string) => Number(redisCli(port, 'info', 'replication').match(new RegExp(`${field}:(\\d+)`))?.[1]);
+  for (let i = 0; i < 100 && !(offset(sentinel.replicaPort, 'slave_repl_offset') >= offset(sentinel.masterPort, 'master_repl_offset')); i++) await sleep(20);
+  await sentinel.killMaster();
+
+  const during = await call(g, 'GET', `/api/v1/payments/${onLegacy.id}`);
+  const duringBody = await during.json() as { error?: string };
+  assert.equal(during.status, 503, `no store: the follow-up is refused, not guessed (${during.status} ${JSON.stringify(duringBody)})`);
+  assert.equal(duringBody.error, 'pin_store_unavailable');
+  // A next id is placed by its shape (SPEC: an idPattern entry needs no store).
+  const byShape = await call(g, 'GET', `/api/v2/payments/${made[0].id}`);
+  await byShape.arrayBuffer();
+  assert.equal(byShape.status, 200);
+  assert.equal(byShape.headers.get('x-cutover-reason'), 'unpinned');
+
+  for (let i = 0; i < 150 && sentinel.currentMasterPort() !== sentinel.replicaPort; i++) await sleep(100);
+  assert.equal(sentinel.currentMasterPort(), sentinel.replicaPort, 'the Sentinel promoted the replica');
+
+  // Once the client has found the new master, every pin made before the crash is there.
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    const r = await call(g, 'GET', `/api/v1/payments/${onLegacy.id}`);
+    await r.arrayBuffer();
+    status = r.status;
+    if (status !== 200) await sleep(100);
+  }
+  assert.equal(status, 200, 'follow-ups are served again after the failover');
+  for (const p of made) {
+    const r = await call(g, 'GET', `/api/v1/payments/${p.id}`);
+    assert.equal(r.status, 200, await r.text());
+    assert.equal(r.headers.get('x-cutover-backend'), p.backend);
+    assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
+  }
+  const later = await create(g, 'v1');
+  const r = await call(g, 'GET', `/api/v1/payments/${later.id}`);
+  await r.arrayBuffer();
+  assert.equal(r.status, 200, 'a payment made after the failover is pinned on the new master');
+  assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
+});
