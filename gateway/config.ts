@@ -23,7 +23,7 @@ export interface Config {
   /** At most one of url, cluster and sentinel; none: the embedded store. */
   redis: {
     url?: string; cluster?: string[]; sentinel?: { name: string; sentinels: string[] };
-    commandTimeoutMs: number; keyPrefix: string; refreshSeconds: number; pinBuckets: number;
+    commandTimeoutMs: number; waitReplicas: number; keyPrefix: string; refreshSeconds: number; pinBuckets: number;
   };
   backends: Record<string, BackendConfig>;
   pins: { ttlDays: number; cacheSize: number; unpinned: { idPattern?: string; backend: string }[] };

@@ -68,7 +68,7 @@ test('each bad value is reported under the name of its field', () => {
 test('defaults come from the schema, and an explicit 0 stays 0', () => {
   const cfg = buildConfig(raw());
   assert.deepEqual(cfg.listen, { port: 8080, adminPort: 8081, host: '0.0.0.0' });
-  assert.deepEqual(cfg.redis, { commandTimeoutMs: 250, keyPrefix: 'cutover:', refreshSeconds: 5, pinBuckets: 16384 });
+  assert.deepEqual(cfg.redis, { commandTimeoutMs: 250, waitReplicas: 0, keyPrefix: 'cutover:', refreshSeconds: 5, pinBuckets: 16384 });
   assert.equal(cfg.pins.ttlDays, 400);
   assert.equal(cfg.pins.cacheSize, 100000);
   assert.equal(cfg.backends.legacy.timeoutMs, 5000);

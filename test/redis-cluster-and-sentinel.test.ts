@@ -97,6 +97,32 @@ test('on a Redis Cluster, two instances share pins and rules: follow-ups through
   assert.ok(holding.length >= 2, `keys on ${holding.length} of ${cluster.ports.length} masters`);
 });
 
+test('with redis.waitReplicas, a create is answered only once a replica holds its pins; while none does, it is refused with 503 and never forwarded', async () => {
+  const g = await gateway({ ...sentinel.connection, keyPrefix: 'topo-wait:', commandTimeoutMs: 250, waitReplicas: 1 }, 0);
+  const first = await create(g, 'v1');
+  const r = await call(g, 'GET', `/api/v1/payments/${first.id}`);
+  await r.arrayBuffer();
+  assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
+
+  const payments = () => backends.legacy.state.requests + backends.next.state.requests;
+  const before = payments();
+  sentinel.pauseReplica();
+  try {
+    const refused = await call(g, 'POST', '/api/v1/payments', v1Create(orderId('W')));
+    const body = await refused.json() as { error?: string };
+    assert.equal(refused.status, 503, JSON.stringify(body));
+    assert.equal(body.error, 'pin_store_unavailable');
+    assert.equal(payments(), before, "the refused create reached no backend");
+  } finally {
+    sentinel.resumeReplica();
+  }
+  const again = await create(g, 'v2');
+  const q = await call(g, 'GET', `/api/v2/payments/${again.id}`);
+  await q.arrayBuffer();
+  assert.equal(q.status, 200, 'with the replica back, creates go through again');
+  assert.equal(q.headers.get('x-cutover-reason'), 'pinned');
+});
+
 test('behind Sentinel, a failover refuses follow-ups it cannot place with 503 while the master is gone, then serves them all from the promoted replica', async () => {
   const g = await gateway({ ...sentinel.connection, keyPrefix: 'topo-sentinel:', commandTimeoutMs: 250 }, 0);
   // A payment on each backend: legacy ids match no idPattern, so only their pin can place them.

@@ -15,7 +15,7 @@ export async function openStore(config: Readonly<Config>, log: Logger): Promise<
   }
   let lastError = '';
   return RedisStore.connect({
-    ...connection, prefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs,
+    ...connection, prefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs, waitReplicas: config.redis.waitReplicas,
     pinTtlMs, pinBuckets: config.redis.pinBuckets, backends: Object.keys(config.backends),
     onError: (err) => {
       if (err.message !== lastError) log.warn({ err: err.message }, 'redis connection error');

@@ -32,6 +32,11 @@ export type RedisStoreOptions = RedisConnection & {
   pinTtlMs: number;
   pinBuckets?: number;
   backends: string[];
+  /**
+   * Replicas that must hold a pin before a pin write counts as done (WAIT);
+   * 0: the master's answer is enough. See `#pinWriter`.
+   */
+  waitReplicas?: number;
   onError?: (err: Error) => void;
 };
 
@@ -78,6 +83,14 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly #redis: Redis | Cluster;
   readonly #sub: Redis | Cluster;
+  /**
+   * With `waitReplicas`, pin writes go out on a connection of their own, each
+   * followed by WAIT: a client blocked in WAIT holds up its connection's later
+   * commands, which must not be every lookup. Absent otherwise.
+   */
+  readonly #pinWriter: Redis | Cluster | null;
+  readonly #waitReplicas: number;
+  readonly #waitMs: number;
   readonly #p: string;
   readonly #ttlSec: number;
   readonly #handlers = new Set<(e: ChangeEvent) => void>();
@@ -95,7 +108,7 @@ export class RedisStore implements Store {
     const retryStrategy = (times: number) => Math.min(50 * times, 1000);
     // The request path must never wait on a dead store: no offline queue, one
     // bounded command timeout, no retries of a command (SPEC 4, store outage).
-    this.#redis = client(opts, {
+    const requestPath: RedisOptions = {
       commandTimeout: opts.commandTimeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0,
       connectTimeout: 2000, retryStrategy, lazyConnect: true,
       // No auto-pipelining: it keeps one batch in flight per connection, so a command
@@ -104,17 +117,22 @@ export class RedisStore implements Store {
       // commands go out at once and share the connection (BENCHMARKS.md, README:
       // lower p99 at moderate rates, less CPU per request, the same peak).
       enableAutoPipelining: false,
-    });
+    };
+    this.#redis = client(opts, requestPath);
+    this.#waitReplicas = opts.waitReplicas ?? 0;
+    // WAIT answers with the count so far when its own timeout passes: well under the command timeout.
+    this.#waitMs = Math.max(1, Math.floor(opts.commandTimeoutMs / 2));
+    this.#pinWriter = this.#waitReplicas > 0 ? client(opts, requestPath) : null;
     this.#sub = client(opts, { retryStrategy, lazyConnect: true, maxRetriesPerRequest: null });
     const onError = opts.onError ?? (() => {});
-    this.#redis.on('error', onError);
-    this.#sub.on('error', onError);
+    for (const c of [this.#redis, this.#sub, this.#pinWriter]) c?.on('error', onError);
     for (const [name, lua, keys] of [
       ['cvPin', PIN_SCRIPT, undefined], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
       ['cvBackendCode', BACKEND_CODE, 1], ['cvPutDoc', PUT_DOC, 1], ['cvLease', LEASE, 1], ['cvRelease', RELEASE, 1],
     ] as const) {
       this.#redis.defineCommand(name, { lua, numberOfKeys: keys });
     }
+    this.#pinWriter?.defineCommand('cvPin', { lua: PIN_SCRIPT });
     // A server that comes back empty (restarted without persistence, failed over to an
     // empty replica) has lost the layout and the backend codes; put back the ones this
     // instance writes with before it writes again, so that no two instances disagree.
@@ -140,6 +158,7 @@ export class RedisStore implements Store {
     const store = new RedisStore(opts);
     await store.#redis.connect();
     await store.#sub.connect();
+    await store.#pinWriter?.connect();
     await store.#sub.subscribe(`${opts.prefix}events`);
     await store.#fixLayout(store.#wantedLayout);
     await store.#loadCodes();
@@ -210,7 +229,9 @@ export class RedisStore implements Store {
       args.push(packPin(code, nowSec, windows[0], this.#layout));
       args.push(windowExpiresIn(nowSec, windows[0], this.#ttlSec, this.#layout));
     }
-    const found = await (this.#redis as any).cvPin(keys.length, ...keys, ...args) as [string, number, number?] | null;
+    const found = backend !== undefined && this.#pinWriter
+      ? await this.#replicatedPin([keys.length, ...keys, ...args])
+      : await (this.#redis as any).cvPin(keys.length, ...keys, ...args) as [string, number, number?] | null;
     if (!found) return null;
     const { code, pinnedAtSec } = unpackPin(found[0], Number(found[1]), this.#layout);
     let name = this.#names.get(code);
@@ -218,6 +239,24 @@ export class RedisStore implements Store {
     if (name === undefined) throw new Error(`pin names unknown backend code ${code}`);
     const pinnedAt = pinnedAtSec * 1000;
     return { backend: name, pinnedAt, expiresAt: pinnedAt + this.#ttlSec * 1000, created: found[2] === 1 };
+  }
+
+  /**
+   * The pin script, then WAIT on the same connection (one pipeline, so that on
+   * a Cluster both go to the master of the pin's slot). Fewer replicas than
+   * asked within the wait, whether this call wrote the pin or found it
+   * (maybe written by a call that failed the same way): an error, so that
+   * the caller fails closed rather than hand out an id a failover could lose.
+   */
+  async #replicatedPin(args: (string | number)[]): Promise<[string, number, number?] | null> {
+    const res = await (this.#pinWriter!.pipeline() as any).cvPin(...args).wait(this.#waitReplicas, this.#waitMs).exec() as [Error | null, unknown][];
+    const [[pinErr, found], [waitErr, acked]] = res;
+    if (pinErr) throw pinErr;
+    if (waitErr) throw waitErr;
+    if ((acked as number) < this.#waitReplicas) {
+      throw new Error(`pin held by ${acked} of ${this.#waitReplicas} replicas after ${this.#waitMs} ms`);
+    }
+    return found as [string, number, number?] | null;
   }
 
   async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
@@ -330,8 +369,8 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.#handlers.clear();
-    await Promise.allSettled([this.#redis.quit(), this.#sub.quit()]);
-    this.#redis.disconnect();
-    this.#sub.disconnect();
+    const clients = [this.#redis, this.#sub, ...(this.#pinWriter ? [this.#pinWriter] : [])];
+    await Promise.allSettled(clients.map((c) => c.quit()));
+    for (const c of clients) c.disconnect();
   }
 }

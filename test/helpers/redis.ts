@@ -134,6 +134,9 @@ export interface TestSentinelGroup extends TestRedisGroup {
   killMaster(): Promise<void>;
   /** The port the Sentinel names as master now. */
   currentMasterPort(): number | undefined;
+  /** Freezes the replica (SIGSTOP) until `resumeReplica()`: it stops acknowledging writes. */
+  pauseReplica(): void;
+  resumeReplica(): void;
 }
 
 /**
@@ -154,11 +157,17 @@ export async function startRedisSentinel(name = 'cutover'): Promise<TestSentinel
     '',
   ].join('\n'));
   const stopMaster = spawnAll([{ port: masterPort, args: base(masterPort) }]);
+  const replica = spawn('redis-server', [...base(replicaPort), '--replicaof', '127.0.0.1', String(masterPort)], { stdio: 'ignore' });
+  const stopReplica = async () => {
+    if (replica.exitCode !== null || replica.signalCode !== null) return;
+    const exited = new Promise((r) => replica.once('exit', r));
+    replica.kill('SIGKILL');
+    await exited;
+  };
   const stopRest = spawnAll([
-    { port: replicaPort, args: [...base(replicaPort), '--replicaof', '127.0.0.1', String(masterPort)] },
     { port: sentinelPort, args: [sentinelConf, '--sentinel'] },
   ]);
-  const stop = async () => { await Promise.all([stopMaster(), stopRest()]); };
+  const stop = async () => { await Promise.all([stopMaster(), stopReplica(), stopRest()]); };
   const currentMasterPort = () => {
     const out = redisCli(sentinelPort, 'sentinel', 'get-master-addr-by-name', name).trim().split('\n');
     return out.length >= 2 && /^\d+$/.test(out[1]) ? Number(out[1]) : undefined;
@@ -176,6 +185,8 @@ export async function startRedisSentinel(name = 'cutover'): Promise<TestSentinel
     connection: { sentinel: { name, sentinels: [`redis://127.0.0.1:${sentinelPort}`] } },
     ports: [masterPort, replicaPort, sentinelPort], masterPort, replicaPort, currentMasterPort,
     killMaster: stopMaster,
+    pauseReplica: () => { replica.kill('SIGSTOP'); },
+    resumeReplica: () => { replica.kill('SIGCONT'); },
     async close() { await stop(); rmSync(dir, { recursive: true, force: true }); },
   };
 }
