@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { check } from './schemas.ts';
+import { address } from './store/redis-address.ts';
 
 export type ApiVersion = 'v1' | 'v2';
 
@@ -81,12 +82,41 @@ function applyEnv(raw: Record<string, any>, env: NodeJS.ProcessEnv): void {
   }
 }
 
+/** How the store is reached: one way at most, URLs the client can use, options that apply to it. */
+function redisProblems(r: Config['redis']): string[] {
+  const out: string[] = [];
+  const ways = (['url', 'cluster', 'sentinel'] as const).filter((k) => r[k] !== undefined);
+  if (ways.length > 1) out.push(`redis: give only one of url, cluster and sentinel, not ${ways.join(' and ')}`);
+  if (ways.length === 0 && r.waitReplicas > 0) out.push('redis.waitReplicas: needs a Redis (url, cluster or sentinel); the embedded store has no replicas');
+  if (r.cluster && r.waitReplicas > 0) out.push('redis.waitReplicas: not supported on a Redis Cluster (use 0, or Sentinel)');
+  const lists: [string, string[]][] = [
+    ...(r.url ? [['redis.url', [r.url]] as [string, string[]]] : []),
+    ...(r.cluster ? [['redis.cluster', r.cluster] as [string, string[]]] : []),
+    ...(r.sentinel ? [['redis.sentinel.sentinels', r.sentinel.sentinels] as [string, string[]]] : []),
+  ];
+  for (const [field, urls] of lists) {
+    let first: ReturnType<typeof address> | undefined;
+    urls.forEach((url, i) => {
+      const at = field === 'redis.url' ? field : `${field}[${i}]`;
+      let a: ReturnType<typeof address>;
+      try { a = address(url); } catch (err) { out.push(`${at}: not a usable URL (${(err as Error).message})`); return; }
+      if (!(a.port >= 1 && a.port <= 65535)) out.push(`${at}: port out of range`);
+      // A database number means nothing on a Cluster and is not passed on through Sentinel.
+      if (field !== 'redis.url' && a.path !== '' && a.path !== '/' && a.path !== '/0') out.push(`${at}: no database number here (a Cluster has only database 0)`);
+      if (first && (a.username !== first.username || a.password !== first.password || a.tls !== first.tls)) {
+        out.push(`${at}: every URL of the list must carry the same credentials and scheme as the first`);
+      }
+      first ??= a;
+    });
+  }
+  return out;
+}
+
 /** Checks what the schema cannot express: references between fields, regexes that compile. */
 function semanticProblems(cfg: Config): string[] {
   const out: string[] = [];
   const names = new Set(Object.keys(cfg.backends));
-  const ways = (['url', 'cluster', 'sentinel'] as const).filter((k) => cfg.redis[k] !== undefined);
-  if (ways.length > 1) out.push(`/redis: give one of url, cluster and sentinel, not ${ways.join(' and ')}`);
+  out.push(...redisProblems(cfg.redis));
   cfg.pins.unpinned.forEach((entry, i) => {
     if (!names.has(entry.backend)) out.push(`pins.unpinned[${i}].backend: unknown backend "${entry.backend}"`);
     const last = i === cfg.pins.unpinned.length - 1;

@@ -168,9 +168,16 @@ test('redis: one of url, cluster and sentinel; REDIS_URL takes the place of whic
   const sentinel = { name: 'cutover', sentinels: ['redis://10.0.0.9:26379'] };
   assert.deepEqual(buildConfig({ ...raw(), redis: { cluster } }, { env: {} }).redis.cluster, cluster);
   assert.deepEqual(buildConfig({ ...raw(), redis: { sentinel } }, { env: {} }).redis.sentinel, sentinel);
-  assert.match(configError(() => buildConfig({ ...raw(), redis: { url: 'redis://a:6379', cluster } }, { env: {} })), /\/redis: give one of url, cluster and sentinel, not url and cluster/);
+  assert.match(configError(() => buildConfig({ ...raw(), redis: { url: 'redis://a:6379', cluster } }, { env: {} })), /redis: give only one of url, cluster and sentinel, not url and cluster/);
   assert.match(configError(() => buildConfig({ ...raw(), redis: { cluster: ['10.0.0.1:7000'] } }, { env: {} })), /redis\.cluster\[0\]: must match pattern/);
   assert.match(configError(() => buildConfig({ ...raw(), redis: { sentinel: { sentinels: ['redis://s:26379'] } } }, { env: {} })), /redis\.sentinel\.name: is required/);
+  const bad = (redis: Record<string, unknown>) => configError(() => buildConfig({ ...raw(), redis }, { env: {} }));
+  assert.match(bad({ url: 'redis://h:70000' }), /redis\.url: not a usable URL/);
+  assert.match(bad({ cluster: ['redis://:pw@a:7000', 'redis://b:7000'] }), /redis\.cluster\[1\]: every URL of the list must carry the same credentials and scheme as the first/);
+  assert.match(bad({ sentinel: { name: 'm', sentinels: ['redis://s:26379/3'] } }), /redis\.sentinel\.sentinels\[0\]: no database number here/);
+  assert.match(bad({ cluster, waitReplicas: 1 }), /redis\.waitReplicas: not supported on a Redis Cluster/);
+  assert.match(bad({ waitReplicas: 1 }), /redis\.waitReplicas: needs a Redis/);
+  assert.equal(buildConfig({ ...raw(), redis: { sentinel, waitReplicas: 1 } }, { env: {} }).redis.waitReplicas, 1);
   const overridden = buildConfig({ ...raw(), redis: { cluster, keyPrefix: 'pay:' } }, { env: { REDIS_URL: 'redis://10.0.0.5:6380' } }).redis;
   assert.deepEqual([overridden.url, overridden.cluster, overridden.keyPrefix], ['redis://10.0.0.5:6380', undefined, 'pay:']);
 });

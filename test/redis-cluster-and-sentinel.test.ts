@@ -133,7 +133,9 @@ test('behind Sentinel, a failover refuses follow-ups it cannot place with 503 wh
 
   // Replication is asynchronous: wait until the replica holds everything the master has, then crash the master.
   const offset = (port: number, field: string) => Number(redisCli(port, 'info', 'replication').match(new RegExp(`${field}:(\\d+)`))?.[1]);
-  for (let i = 0; i < 100 && !(offset(sentinel.replicaPort, 'slave_repl_offset') >= offset(sentinel.masterPort, 'master_repl_offset')); i++) await sleep(20);
+  const caughtUp = () => offset(sentinel.replicaPort, 'slave_repl_offset') >= offset(sentinel.masterPort, 'master_repl_offset');
+  for (let i = 0; i < 100 && !caughtUp(); i++) await sleep(20);
+  assert.ok(caughtUp(), 'the replica holds everything the master has');
   await sentinel.killMaster();
 
   const during = await call(g, 'GET', `/api/v1/payments/${onLegacy.id}`);

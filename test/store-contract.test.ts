@@ -34,8 +34,8 @@ type Topology = 'server' | 'cluster' | 'sentinel';
 const reach = (t: Topology): RedisConnection => (t === 'server' ? { url: redis.url } : t === 'cluster' ? cluster.connection : sentinel.connection);
 
 let prefixSeq = 0;
-function connectRedis(prefix = `contract${process.pid}-${prefixSeq++}:`, topology: Topology = 'server'): Promise<RedisStore> {
-  return RedisStore.connect({ ...reach(topology), prefix, commandTimeoutMs: 2000, pinTtlMs: TTL_MS, backends: ['legacy', 'next'] });
+function connectRedis(prefix = `contract${process.pid}-${prefixSeq++}:`, topology: Topology = 'server', waitReplicas = 0): Promise<RedisStore> {
+  return RedisStore.connect({ ...reach(topology), prefix, commandTimeoutMs: 2000, pinTtlMs: TTL_MS, backends: ['legacy', 'next'], waitReplicas });
 }
 
 const flag = (merchant: string, backend: string, comment?: string): MerchantFlag => ({
@@ -193,6 +193,7 @@ contract('memory store', 'memory', async () => new MemoryStore({ pinTtlMs: TTL_M
 contract('redis store, one server', 'redis', () => connectRedis());
 contract('redis store on a Redis Cluster', 'redis', () => connectRedis(undefined, 'cluster'));
 contract('redis store through Sentinel', 'redis', () => connectRedis(undefined, 'sentinel'));
+contract('redis store through Sentinel, pins waiting for the replica', 'redis', () => connectRedis(undefined, 'sentinel', 1));
 
 describe('redis store across instances', () => {
   for (const topology of ['server', 'cluster', 'sentinel'] as const) test(`(${topology}) a change published by one instance reaches another sharing the prefix, and not one with another prefix`, async () => {

@@ -14,6 +14,7 @@ import {
   defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey,
   MAX_BACKEND_CODES, PIN_SCRIPT, type PinLayout,
 } from './pin-layout.ts';
+import { address, type Address } from './redis-address.ts';
 import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE } from './redis-scripts.ts';
 
 /**
@@ -34,21 +35,11 @@ export type RedisStoreOptions = RedisConnection & {
   backends: string[];
   /**
    * Replicas that must hold a pin before a pin write counts as done (WAIT);
-   * 0: the master's answer is enough. See `#pinWriter`.
+   * 0: the master's answer is enough. See `#pinWriters`. Not on a Cluster.
    */
   waitReplicas?: number;
   onError?: (err: Error) => void;
 };
-
-interface Address { host: string; port: number; username?: string; password?: string; tls: boolean }
-
-function address(url: string): Address {
-  const u = new URL(url);
-  return {
-    host: u.hostname, port: Number(u.port || 6379), tls: u.protocol === 'rediss:',
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}), ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-  };
-}
 
 const auth = (a: Address) => ({ ...(a.username ? { username: a.username } : {}), ...(a.password ? { password: a.password } : {}), ...(a.tls ? { tls: {} } : {}) });
 
@@ -63,6 +54,8 @@ function client(c: RedisConnection, options: RedisOptions): Redis | Cluster {
     const { lazyConnect, enableOfflineQueue, retryStrategy, ...perNode } = options;
     return new Cluster(nodes.map(({ host, port }) => ({ host, port })), {
       lazyConnect, enableOfflineQueue, clusterRetryStrategy: retryStrategy, scaleReads: 'master',
+      // With TLS, keep the node names: certificates usually name hosts, not addresses.
+      ...(nodes[0].tls ? { dnsLookup: (host: string, callback: (err: null, address: string) => void) => callback(null, host) } : {}),
       redisOptions: { ...perNode, ...auth(nodes[0]) },
     });
   }
@@ -79,16 +72,22 @@ function client(c: RedisConnection, options: RedisOptions): Redis | Cluster {
   return new Redis(c.url, options);
 }
 
+/** Connections for pin writes when they wait for replicas. */
+const PIN_WRITERS = 4;
+
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly #redis: Redis | Cluster;
   readonly #sub: Redis | Cluster;
   /**
-   * With `waitReplicas`, pin writes go out on a connection of their own, each
+   * With `waitReplicas`, pin writes go out on connections of their own, each
    * followed by WAIT: a client blocked in WAIT holds up its connection's later
-   * commands, which must not be every lookup. Absent otherwise.
+   * commands, which must not be every lookup. Several, taken in turn, so
+   * that pin writes do not all queue behind one replica round trip. Empty
+   * otherwise.
    */
-  readonly #pinWriter: Redis | Cluster | null;
+  readonly #pinWriters: Redis[] = [];
+  #nextWriter = 0;
   readonly #waitReplicas: number;
   readonly #waitMs: number;
   readonly #p: string;
@@ -122,25 +121,31 @@ export class RedisStore implements Store {
     this.#waitReplicas = opts.waitReplicas ?? 0;
     // WAIT answers with the count so far when its own timeout passes: well under the command timeout.
     this.#waitMs = Math.max(1, Math.floor(opts.commandTimeoutMs / 2));
-    this.#pinWriter = this.#waitReplicas > 0 ? client(opts, requestPath) : null;
+    if (this.#waitReplicas > 0) {
+      // Not on a Cluster: a WAIT pipeline that meets MOVED is not redirected, and a second
+      // Cluster client would keep its own, soon stale, slot map (the config refuses it).
+      if ('cluster' in opts) throw new Error('waitReplicas is not supported on a Redis Cluster');
+      for (let i = 0; i < PIN_WRITERS; i++) this.#pinWriters.push(client(opts, requestPath) as Redis);
+    }
     this.#sub = client(opts, { retryStrategy, lazyConnect: true, maxRetriesPerRequest: null });
     const onError = opts.onError ?? (() => {});
-    for (const c of [this.#redis, this.#sub, this.#pinWriter]) c?.on('error', onError);
+    for (const c of [this.#redis, this.#sub, ...this.#pinWriters]) c.on('error', onError);
     for (const [name, lua, keys] of [
       ['cvPin', PIN_SCRIPT, undefined], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
       ['cvBackendCode', BACKEND_CODE, 1], ['cvPutDoc', PUT_DOC, 1], ['cvLease', LEASE, 1], ['cvRelease', RELEASE, 1],
     ] as const) {
       this.#redis.defineCommand(name, { lua, numberOfKeys: keys });
     }
-    this.#pinWriter?.defineCommand('cvPin', { lua: PIN_SCRIPT });
     // A server that comes back empty (restarted without persistence, failed over to an
     // empty replica) has lost the layout and the backend codes; put back the ones this
     // instance writes with before it writes again, so that no two instances disagree.
-    this.#redis.on('ready', () => {
+    const settle = () => {
       if (!this.#layout) return;
       const settling: Promise<void> = this.#settle().catch(onError).finally(() => { if (this.#settling === settling) this.#settling = null; });
       this.#settling = settling;
-    });
+    };
+    // A pin writer may find the server again before the main client does: either starts the settling.
+    for (const c of [this.#redis, ...this.#pinWriters]) c.on('ready', settle);
     this.#sub.on('message', (_channel: string, message: string) => {
       // Anyone who can PUBLISH may send anything here: only well-formed events get through,
       // and a handler's failure never reaches ioredis's event loop.
@@ -158,7 +163,7 @@ export class RedisStore implements Store {
     const store = new RedisStore(opts);
     await store.#redis.connect();
     await store.#sub.connect();
-    await store.#pinWriter?.connect();
+    await Promise.all(store.#pinWriters.map((w) => w.connect()));
     await store.#sub.subscribe(`${opts.prefix}events`);
     await store.#fixLayout(store.#wantedLayout);
     await store.#loadCodes();
@@ -229,7 +234,7 @@ export class RedisStore implements Store {
       args.push(packPin(code, nowSec, windows[0], this.#layout));
       args.push(windowExpiresIn(nowSec, windows[0], this.#ttlSec, this.#layout));
     }
-    const found = backend !== undefined && this.#pinWriter
+    const found = backend !== undefined && this.#pinWriters.length > 0
       ? await this.#replicatedPin([keys.length, ...keys, ...args])
       : await (this.#redis as any).cvPin(keys.length, ...keys, ...args) as [string, number, number?] | null;
     if (!found) return null;
@@ -242,14 +247,20 @@ export class RedisStore implements Store {
   }
 
   /**
-   * The pin script, then WAIT on the same connection (one pipeline, so that on
-   * a Cluster both go to the master of the pin's slot). Fewer replicas than
-   * asked within the wait, whether this call wrote the pin or found it
-   * (maybe written by a call that failed the same way): an error, so that
-   * the caller fails closed rather than hand out an id a failover could lose.
+   * The pin script, then WAIT on the same connection, in one pipeline. Fewer
+   * replicas than asked within the wait, whether this call wrote the pin or
+   * found it (maybe written by a call that failed the same way): an error, so
+   * that the caller fails closed rather than hand out an id a failover could
+   * lose. The script goes as EVAL, not EVALSHA: a server without it cached
+   * (after a failover or SCRIPT FLUSH) would make the client send it again
+   * after the WAIT had answered for the write that never happened.
    */
   async #replicatedPin(args: (string | number)[]): Promise<[string, number, number?] | null> {
-    const res = await (this.#pinWriter!.pipeline() as any).cvPin(...args).wait(this.#waitReplicas, this.#waitMs).exec() as [Error | null, unknown][];
+    if (this.#redis.status !== 'ready') throw new Error('the store is not ready');
+    if (this.#settling) await this.#settling;
+    const writer = this.#pinWriters[this.#nextWriter++ % this.#pinWriters.length];
+    const [numKeys, ...rest] = args;
+    const res = await writer.pipeline().eval(PIN_SCRIPT, numKeys, ...rest).wait(this.#waitReplicas, this.#waitMs).exec() as [Error | null, unknown][];
     const [[pinErr, found], [waitErr, acked]] = res;
     if (pinErr) throw pinErr;
     if (waitErr) throw waitErr;
@@ -369,7 +380,7 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.#handlers.clear();
-    const clients = [this.#redis, this.#sub, ...(this.#pinWriter ? [this.#pinWriter] : [])];
+    const clients = [this.#redis, this.#sub, ...this.#pinWriters];
     await Promise.allSettled(clients.map((c) => c.quit()));
     for (const c of clients) c.disconnect();
   }

@@ -105,11 +105,13 @@ function spawnAll(runs: { port: number; args: string[] }[]): () => Promise<void>
 /** A real three-master Redis Cluster on loopback (no replicas, no persistence). */
 export async function startRedisCluster(): Promise<TestRedisGroup> {
   const ports = [await freePort(), await freePort(), await freePort()];
+  // Each node's cluster bus on a free port of its own (by default port + 10000, which may be taken or out of range).
+  const busPorts = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'cutover-cluster-'));
-  const stop = spawnAll(ports.map((port) => ({
+  const stop = spawnAll(ports.map((port, i) => ({
     port,
     args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no',
-      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--cluster-port', String(busPorts[i])],
   })));
   try {
     for (const port of ports) await waitFor(`redis-server ${port}`, () => ping(port));
