@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { redisCli, startRedisCluster, startRedisSentinel, type TestRedisGroup, type TestSentinelGroup } from './helpers/redis.ts';
+import { redisCli, startRedisCluster, startRedisSentinel, type TestRedisCluster, type TestSentinelGroup } from './helpers/redis.ts';
 import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
@@ -21,7 +21,7 @@ const SPLIT: Ruleset = {
 };
 
 let backends: Backends;
-let cluster: TestRedisGroup;
+let cluster: TestRedisCluster;
 let sentinel: TestSentinelGroup;
 const gateways: RunningGateway[] = [];
 
@@ -95,6 +95,26 @@ test('on a Redis Cluster, two instances share pins and rules: follow-ups through
   // The store's keys really are spread over the Cluster's masters.
   const holding = cluster.ports.filter((port) => redisCli(port, '--scan', '--pattern', 'topo-cluster:*').trim().length > 0);
   assert.ok(holding.length >= 2, `keys on ${holding.length} of ${cluster.ports.length} masters`);
+});
+
+test('on a Cluster, when the master holding the backend codes restarts empty, the running instance writes its codes back before anyone pins with them', async () => {
+  const g = await gateway({ ...cluster.connection, keyPrefix: 'topo-settle:' });
+  const key = 'topo-settle:backendcodes';
+  const holder = cluster.ports.find((port) => redisCli(port, 'exists', key).trim() === '1');
+  assert.ok(holder, 'one master holds the codes');
+  const codes = redisCli(holder, 'hgetall', key);
+  await cluster.restartEmpty(holder);
+  let now = '';
+  for (let i = 0; i < 100 && now !== codes; i++) {
+    now = redisCli(holder, 'hgetall', key);
+    if (now !== codes) await sleep(50);
+  }
+  assert.equal(now, codes, 'the same names with the same codes, written back by the running instance');
+  // And pinning goes on: a create and its follow-up on the restarted Cluster.
+  const made = await create(g, 'v1');
+  const r = await call(g, 'GET', `/api/v1/payments/${made.id}`);
+  await r.arrayBuffer();
+  assert.equal(r.headers.get('x-cutover-backend'), made.backend);
 });
 
 test('with redis.waitReplicas, a create is answered only once a replica holds its pins; while none does, it is refused with 503 and never forwarded', async () => {

@@ -54,6 +54,8 @@ function client(c: RedisConnection, options: RedisOptions): Redis | Cluster {
     const { lazyConnect, enableOfflineQueue, retryStrategy, ...perNode } = options;
     return new Cluster(nodes.map(({ host, port }) => ({ host, port })), {
       lazyConnect, enableOfflineQueue, clusterRetryStrategy: retryStrategy, scaleReads: 'master',
+      // Re-read the slot map every second: a master that went away is found again without waiting for a command to fail.
+      slotsRefreshInterval: 1000,
       // With TLS, keep the node names: certificates usually name hosts, not addresses.
       ...(nodes[0].tls ? { dnsLookup: (host: string, callback: (err: null, address: string) => void) => callback(null, host) } : {}),
       redisOptions: { ...perNode, ...auth(nodes[0]) },
@@ -88,6 +90,7 @@ export class RedisStore implements Store {
    */
   readonly #pinWriters: Redis[] = [];
   #nextWriter = 0;
+  #closed = false;
   readonly #waitReplicas: number;
   readonly #waitMs: number;
   readonly #p: string;
@@ -139,13 +142,28 @@ export class RedisStore implements Store {
     // A server that comes back empty (restarted without persistence, failed over to an
     // empty replica) has lost the layout and the backend codes; put back the ones this
     // instance writes with before it writes again, so that no two instances disagree.
-    const settle = () => {
-      if (!this.#layout) return;
-      const settling: Promise<void> = this.#settle().catch(onError).finally(() => { if (this.#settling === settling) this.#settling = null; });
+    // A settling that fails (the server answered ready but not yet every command) is tried
+    // again shortly, a bounded number of times, so that it is never silently skipped.
+    const settle = (attempt = 1) => {
+      if (!this.#layout || this.#closed) return;
+      const settling: Promise<void> = this.#settle()
+        .catch((err) => { onError(err); if (attempt < 20) setTimeout(() => settle(attempt + 1), 250).unref(); })
+        .finally(() => { if (this.#settling === settling) this.#settling = null; });
       this.#settling = settling;
     };
     // A pin writer may find the server again before the main client does: either starts the settling.
-    for (const c of [this.#redis, ...this.#pinWriters]) c.on('ready', settle);
+    for (const c of [this.#redis, ...this.#pinWriters]) c.on('ready', () => settle());
+    // On a Cluster the client as a whole stays ready while one master restarts (maybe empty,
+    // maybe the one holding the layout or the codes): settle whenever a node's connection is ready again.
+    if (this.#redis instanceof Cluster) {
+      // Node connections are made lazily, on a command for their slots: connect each at once, so that
+      // the settling runs before the first pin write there, not after it.
+      this.#redis.on('+node', (node: Redis) => {
+        node.on('ready', () => { if (this.#redis.status === 'ready') settle(); });
+        // Only once the store is up: during the Cluster client's own first connect it manages its nodes itself.
+        if (this.#layout) setImmediate(() => { if (node.status === 'wait') node.connect().catch(() => {}); });
+      });
+    }
     this.#sub.on('message', (_channel: string, message: string) => {
       // Anyone who can PUBLISH may send anything here: only well-formed events get through,
       // and a handler's failure never reaches ioredis's event loop.
@@ -379,6 +397,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#handlers.clear();
     const clients = [this.#redis, this.#sub, ...this.#pinWriters];
     await Promise.allSettled(clients.map((c) => c.quit()));

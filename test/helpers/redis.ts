@@ -89,6 +89,12 @@ export interface TestRedisGroup {
   close(): Promise<void>;
 }
 
+export interface TestRedisCluster extends TestRedisGroup {
+  connection: { cluster: string[] };
+  /** Kills one master and starts it again at once, empty (no persistence), with its slots. */
+  restartEmpty(port: number): Promise<void>;
+}
+
 /** Starts redis-server processes in `dir`; returns a stopper. */
 function spawnAll(runs: { port: number; args: string[] }[]): () => Promise<void> {
   const procs = runs.map(({ args }) => spawn('redis-server', args, { stdio: 'ignore' }));
@@ -102,17 +108,30 @@ function spawnAll(runs: { port: number; args: string[] }[]): () => Promise<void>
   };
 }
 
+/**
+ * Starts a group of servers, again on fresh ports when a try fails: a port
+ * found free may be taken by another test file before the server binds it.
+ */
+async function withRetries<T>(start: () => Promise<T>, tries = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try { return await start(); } catch (err) { if (i >= tries) throw err; }
+  }
+}
+
 /** A real three-master Redis Cluster on loopback (no replicas, no persistence). */
-export async function startRedisCluster(): Promise<TestRedisGroup> {
+export function startRedisCluster(): Promise<TestRedisCluster> {
+  return withRetries(startRedisClusterOnce);
+}
+
+async function startRedisClusterOnce(): Promise<TestRedisCluster> {
   const ports = [await freePort(), await freePort(), await freePort()];
   // Each node's cluster bus on a free port of its own (by default port + 10000, which may be taken or out of range).
   const busPorts = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'cutover-cluster-'));
-  const stop = spawnAll(ports.map((port, i) => ({
-    port,
-    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no',
-      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--cluster-port', String(busPorts[i])],
-  })));
+  const args = (i: number) => ['--port', String(ports[i]), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no',
+    '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${ports[i]}.conf`, '--cluster-node-timeout', '2000', '--cluster-port', String(busPorts[i])];
+  const stops = ports.map((port, i) => spawnAll([{ port, args: args(i) }]));
+  const stop = async () => { await Promise.all(stops.map((s) => s())); };
   try {
     for (const port of ports) await waitFor(`redis-server ${port}`, () => ping(port));
     const out = redisCli(ports[0], '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes');
@@ -124,6 +143,13 @@ export async function startRedisCluster(): Promise<TestRedisGroup> {
   }
   return {
     connection: { cluster: ports.map((p) => `redis://127.0.0.1:${p}`) }, ports,
+    async restartEmpty(port) {
+      const i = ports.indexOf(port);
+      await stops[i]();
+      stops[i] = spawnAll([{ port, args: args(i) }]);
+      await waitFor(`redis-server ${port} again`, () => ping(port));
+      await waitFor(`cluster state on ${port}`, async () => redisCli(port, 'cluster', 'info').includes('cluster_state:ok'));
+    },
     async close() { await stop(); rmSync(dir, { recursive: true, force: true }); },
   };
 }
@@ -146,7 +172,11 @@ export interface TestSentinelGroup extends TestRedisGroup {
  * persistence; the master is judged down after 1 s, so a failover takes a
  * few seconds.
  */
-export async function startRedisSentinel(name = 'cutover'): Promise<TestSentinelGroup> {
+export function startRedisSentinel(name = 'cutover'): Promise<TestSentinelGroup> {
+  return withRetries(() => startRedisSentinelOnce(name));
+}
+
+async function startRedisSentinelOnce(name: string): Promise<TestSentinelGroup> {
   const [masterPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'cutover-sentinel-'));
   const base = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'];
