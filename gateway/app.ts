@@ -19,11 +19,14 @@ import { createAuthenticator } from './control/auth.ts';
 import { SplitTracker } from './control/split-tracker.ts';
 import { CanaryController } from './control/canary.ts';
 import { CanaryStats } from './control/canary-stats.ts';
+import { TrafficStats } from './control/traffic-stats.ts';
 import type { DecideEnv } from './decide.ts';
 import { GatewayError } from './errors.ts';
 import { merchantRoutes } from '../routes/merchant.ts';
 import { adminRouter } from '../routes/admin.ts';
 import { healthRouter } from '../routes/health.ts';
+import { consoleRouter } from '../routes/console.ts';
+import { adminOverviewRouter } from '../routes/admin-overview.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -89,10 +92,11 @@ export function buildApp(deps: AppDeps): Gateway {
   const unpinned = config.pins.unpinned.map((u) => ({ pattern: u.idPattern ? new RegExp(u.idPattern) : undefined, backend: u.backend }));
   const split = new SplitTracker(metrics, () => live.state, store);
   const canaryStats = new CanaryStats(store);
+  const traffic = new TrafficStats(store, Object.keys(config.backends));
   const handle = createDataPlane({
     config, live, pins, backends, unpinned, metrics, log,
     onNewTransaction: (d, s) => split.record(d, s),
-    onAnswered: (backend, status, seconds) => canaryStats.observe(backend, status, seconds),
+    onAnswered: (backend, status, seconds) => { canaryStats.observe(backend, status, seconds); traffic.observe(backend, status, seconds); },
   });
   const decideEnv = (): DecideEnv => ({
     state: live.state, backends: config.backends, unpinned, pins, isOpen: (n) => backends.get(n)?.isOpen ?? false,
@@ -115,18 +119,25 @@ export function buildApp(deps: AppDeps): Gateway {
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
-  adminApp.use(adminRouter({ service, canary, authenticate: createAuthenticator(config.admin.tokens), splitView: () => split.view() }));
+  const authenticate = createAuthenticator(config.admin.tokens);
+  adminApp.use(consoleRouter());
+  adminApp.use(adminOverviewRouter({
+    authenticate, traffic: () => traffic.read(), rulesVersion: () => (live.loaded ? live.state.rules.version : null),
+    breakers: () => Object.fromEntries([...backends].map(([n, b]) => [n, b.breaker.opened ? 'open' : b.breaker.halfOpen ? 'half_open' : 'closed'])),
+  }));
+  adminApp.use(adminRouter({ service, canary, authenticate, splitView: () => split.view() }));
   adminApp.use(function notFound(_req, _res, next) { next(new GatewayError('not_found')); });
   adminApp.use(jsonErrors(log));
 
   return {
     dataApp, adminApp, live, metrics, backends, pins, canary,
-    async start() { await live.start(); split.start(); canaryStats.start(); canary.run(); },
+    async start() { await live.start(); split.start(); canaryStats.start(); traffic.start(); canary.run(); },
     drain() { draining = true; },
     async stop() {
       live.stop();
       split.stop();
       canaryStats.stop();
+      traffic.stop();
       await canary.stop();
       for (const b of backends.values()) b.shutdown();
     },
