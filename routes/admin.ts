@@ -113,7 +113,7 @@ export function adminRouter(deps: {
   });
 
   router.delete('/admin/merchants/:id', async function deleteFlag(req, res) {
-    const before = await service.deleteFlag(req.params.id, actor(req));
+    const before = await service.deleteFlag(req.params.id, actor(req), req.body);
     if (!before) throw new GatewayError('not_found', { message: `No flag for merchant ${req.params.id}` });
     res.json({ deleted: before });
   });

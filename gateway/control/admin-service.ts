@@ -122,11 +122,18 @@ export class AdminService {
     });
   }
 
-  async deleteFlag(merchant: string, actor: string): Promise<MerchantFlag | null> {
+  /** Removes a flag; `body` may give `{comment}`, the reason, recorded in the audit entry. */
+  async deleteFlag(merchant: string, actor: string, body?: unknown): Promise<MerchantFlag | null> {
+    const b = (body && typeof body === 'object' ? body : {}) as { comment?: unknown };
+    const problems: { path: string; message: string }[] = [];
+    if (b.comment !== undefined && (typeof b.comment !== 'string' || b.comment.length > 1000)) problems.push({ path: '/comment', message: 'must be a string of at most 1000 characters' });
+    for (const k of Object.keys(b)) if (k !== 'comment') problems.push({ path: `/${k}`, message: 'is not an allowed field' });
+    if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
+    const comment = typeof b.comment === 'string' ? b.comment : undefined;
     return this.#storeCall(async () => {
       const before = await this.#store.deleteFlag(merchant);
       if (before) {
-        await this.#afterWrite({ kind: 'flags', merchant }, async () => this.#entry(actor, 'merchant.delete', merchant, before, null));
+        await this.#afterWrite({ kind: 'flags', merchant }, async () => ({ ...this.#entry(actor, 'merchant.delete', merchant, before, null), ...(comment ? { comment } : {}) }));
       }
       return before;
     });

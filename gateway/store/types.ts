@@ -36,6 +36,8 @@ export interface AuditEntry {
   target?: string;
   before: unknown;
   after: unknown;
+  /** Why, when the change itself carries no comment (e.g. a removed merchant flag). */
+  comment?: string;
 }
 
 /** A change another instance must learn about; carried by pub/sub. */
