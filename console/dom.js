@@ -11,7 +11,10 @@ export function h(tag, props, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k.startsWith('on')) {
+      if (typeof v !== 'function') throw new TypeError(`${k} must be a function`); // never an inline handler attribute
+      el.addEventListener(k.slice(2), v);
+    }
     else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'selected') el[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
