@@ -166,15 +166,16 @@ export default {
           h('div', { class: 'actions' },
             h('button', { type: 'button', dataset: { read: '' }, onclick: () => { replace(editor); void load().then(openEditor); } }, `Discard my edit and open version ${now.version}`),
             ctx.guard(h('button', { type: 'button', class: 'danger', onclick: () => { base = now.version; void save(); } }, `Save my text over version ${now.version}`)))));
+        editor.scrollIntoView();
       }
       replace(editor,
         h('h2', null, `Edit · opened at version ${opened.version}`),
-        h('div', { class: 'inline' }, field('Format', formatSel), field('Comment', ctx.guard(comment))),
-        ctx.guard(text),
-        h('div', { class: 'actions' },
+        h('div', { class: 'inline' }, field('Format', formatSel), field('Comment', ctx.guard(comment)),
           ctx.guard(h('button', { type: 'button', class: 'primary', onclick: () => void save() }, 'Save')),
           h('button', { type: 'button', dataset: { read: '' }, onclick: () => replace(editor) }, 'Close editor')),
-        out);
+        out,
+        ctx.guard(text));
+      editor.scrollIntoView();
       text.focus();
     }
 
