@@ -7,12 +7,15 @@ cd "$(dirname "$0")/.."
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-# Tests need redis-server (started by the tests on a free port) and promtool
-# (package prometheus) to check the metrics format.
+# Tests need redis-server (started by the tests on a free port), promtool
+# (package prometheus) to check the metrics format, and Debian's chromium for
+# the console's browser tests (driven by playwright-core; CHROMIUM_PATH names
+# another build).
 if [ "${1:-}" = "test" ]; then
   missing=""
   command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
   command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing="$missing chromium"
   if [ -n "$missing" ]; then
     if command -v apt-get >/dev/null 2>&1; then
       SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
