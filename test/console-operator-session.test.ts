@@ -107,6 +107,8 @@ test('the audit lists changes newest first and filters by actor and action', asy
   await page.getByLabel('Action').selectOption('');
   await page.getByLabel('Actor').selectOption('ops');
   await page.waitForFunction(() => document.querySelectorAll('ol.audit > li').length === 2);
+  await items.first().locator('summary').click();
+  await items.first().getByRole('heading', { name: 'before' }).waitFor();
   await screenshot(page, 'audit');
   assertClean(trouble);
 });
