@@ -1,11 +1,8 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create, v2Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { useGateways } from './helpers/gateways.ts';
 
 const HALF = {
   name: 'v1-half', match: { apiVersion: 'v1' as const }, stickyBy: 'merchant' as const,
@@ -19,18 +16,10 @@ const TO_LEGACY = MERCHANTS.filter((m) => bySplit(m) === 'next').slice(0, 2);
 const where = (m: string) => (TO_NEXT.includes(m) ? 'next' : TO_LEGACY.includes(m) ? 'legacy' : bySplit(m));
 const EXPECTED_NEXT = MERCHANTS.filter((m) => where(m) === 'next').length;
 
-let redis: TestRedis;
-let backends: Backends;
+const shared = useGateways(() => ({ rules: { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' } }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const rules = { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' };
-  a = await startGateway(testConfig(backends.urls, {}, rules), { redisUrl: redis.url });
-  b = await startGateway(testConfig(backends.urls, {}, rules), { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+before(() => { [a, b] = shared.gws; });
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const getJson = async (gw: RunningGateway, path: string) => (await fetch(`${gw.adminUrl}${path}`, { headers: auth })).json();

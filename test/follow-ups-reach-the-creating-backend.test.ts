@@ -1,7 +1,7 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { ADMIN_TOKEN, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
 const SPLIT: Ruleset = {
@@ -12,19 +12,11 @@ const SPLIT: Ruleset = {
   default: 'legacy',
 };
 
-let redis: TestRedis;
-let backends: Backends;
+/** The second instance has no pin cache: every follow-up through it reads the pin from Redis. */
+const shared = useGateways(() => ({ rules: SPLIT, keyPrefix: 'follow:', instances: [asIs, noPinCache] }));
 let creator: RunningGateway;
-/** A second instance without a pin cache: every follow-up through it reads the pin from Redis. */
 let uncached: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  creator = await startGateway(testConfig(backends.urls, {}, SPLIT), { redisUrl: redis.url, keyPrefix: 'follow:' });
-  const cfg = testConfig(backends.urls, {}, SPLIT);
-  uncached = await startGateway({ ...cfg, pins: { ...(cfg.pins as object), cacheSize: 0 } }, { redisUrl: redis.url, keyPrefix: 'follow:' });
-});
-after(async () => { await creator.close(); await uncached.close(); await backends.close(); await redis.close(); });
+before(() => { [creator, uncached] = shared.gws; });
 
 function call(gw: RunningGateway, method: string, path: string, merchant: string, body?: unknown, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}${path}`, {
@@ -133,7 +125,7 @@ test('an Idempotency-Key reused for another order does not drag that order off t
   const backend = second.headers.get('x-cutover-backend')!;
   const tradeNo = (await second.json()).trade_no;
   // Wherever the payment was made, every follow-up by order number and by id must find it there.
-  assert.ok(backends[backend as 'legacy' | 'next'].state.store.findByOrder(merchant, order));
+  assert.ok(shared.backends[backend as 'legacy' | 'next'].state.store.findByOrder(merchant, order));
   for (const gw of [creator, uncached]) {
     const byOrder = await call(gw, 'GET', `/api/v1/payments?out_trade_no=${order}`, merchant);
     assert.equal(byOrder.status, 200);

@@ -1,25 +1,14 @@
-import { after, before, test, type TestContext } from 'node:test';
+import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { useGateways } from './helpers/gateways.ts';
 
 const CONVERGE_MS = 2000;
-let redis: TestRedis;
-let backends: Backends;
+// No periodic re-read within the test: only pub/sub can carry the change.
+const shared = useGateways(() => ({ overrides: { redis: { refreshSeconds: 3600 } } }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  // No periodic re-read within the test: only pub/sub can carry the change.
-  const raw = () => testConfig(backends.urls, { redis: { refreshSeconds: 3600 } });
-  a = await startGateway(raw(), { redisUrl: redis.url });
-  b = await startGateway(raw(), { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+before(() => { [a, b] = shared.gws; });
 
 const admin = async (gw: RunningGateway, method: string, path: string, body?: unknown) => {
   const res = await fetch(`${gw.adminUrl}${path}`, {

@@ -1,11 +1,11 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { adminCall, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { adminCall, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { useGateways } from './helpers/gateways.ts';
 import type { Store } from '../gateway/store/types.ts';
 
-let redis: TestRedis;
-let backends: Backends;
+// No periodic re-read within the test: only the change notifications carry flags.
+const shared = useGateways(() => ({ overrides: { redis: { refreshSeconds: 3600 } } }));
 let a: RunningGateway;
 let b: RunningGateway;
 /** Full flag listings each instance's store has made since the last reset. */
@@ -25,17 +25,11 @@ function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
   };
 }
 
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  // No periodic re-read within the test: only the change notifications carry flags.
-  const raw = () => testConfig(backends.urls, { redis: { refreshSeconds: 3600 } });
-  a = await startGateway(raw(), { redisUrl: redis.url });
-  b = await startGateway(raw(), { redisUrl: redis.url });
+before(() => {
+  [a, b] = shared.gws;
   countListings(a, 'a');
   countListings(b, 'b');
 });
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
 
 const routeV1 = async (gw: RunningGateway, merchant: string) => {
   const res = await fetch(`${gw.url}/api/v1/payments`, {

@@ -1,23 +1,14 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import {
-  DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { DEFAULT_RULES, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { useGateways, type ConfigEdit } from './helpers/gateways.ts';
 
-let redis: TestRedis;
-let backends: Backends;
+// A never re-reads on its own within the test; B re-reads every 200 ms.
+const refreshEvery = (seconds: number): ConfigEdit => (raw) => ({ ...raw, redis: { refreshSeconds: seconds } });
+const shared = useGateways(() => ({ instances: [refreshEvery(3600), refreshEvery(0.2)] }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  // A never re-reads on its own within the test; B re-reads every 200 ms.
-  a = await startGateway(testConfig(backends.urls, { redis: { refreshSeconds: 3600 } }), { redisUrl: redis.url });
-  b = await startGateway(testConfig(backends.urls, { redis: { refreshSeconds: 0.2 } }), { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+before(() => { [a, b] = shared.gws; });
 
 const routeV1 = async (gw: RunningGateway, merchant: string) => {
   const res = await fetch(`${gw.url}/api/v1/payments`, {

@@ -1,7 +1,7 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { ADMIN_TOKEN, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
 // Two instances on one Redis. The rule sends a v1 create carrying `X-Route: next` to next and
@@ -14,18 +14,10 @@ const RULES: Ruleset = {
   default: 'legacy',
 };
 
-let redis: TestRedis;
-let backends: Backends;
+const shared = useGateways(() => ({ rules: RULES, keyPrefix: 'race:' }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const opts = { redisUrl: redis.url, keyPrefix: 'race:' };
-  a = await startGateway(testConfig(backends.urls, {}, RULES), opts);
-  b = await startGateway(testConfig(backends.urls, {}, RULES), opts);
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+before(() => { [a, b] = shared.gws; });
 
 function create(gw: RunningGateway, merchant: string, order: string, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}/api/v1/payments`, {
@@ -35,7 +27,7 @@ function create(gw: RunningGateway, merchant: string, order: string, headers: Re
 
 /** Which reference backends hold the merchant's payment for this order. */
 function holders(merchant: string, order: string): string[] {
-  return (['legacy', 'next'] as const).filter((k) => backends[k].state.store.findByOrder(merchant, order) !== undefined);
+  return (['legacy', 'next'] as const).filter((k) => shared.backends[k].state.store.findByOrder(merchant, order) !== undefined);
 }
 
 async function race(n: number, fire: (i: number) => Promise<Response>) {

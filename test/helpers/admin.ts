@@ -1,0 +1,26 @@
+/** Calls to a gateway's admin API with a bearer token, answered as status, headers and parsed JSON body. */
+import { ADMIN_TOKEN, type RunningGateway } from './stack.ts';
+
+/** An admin answer: the status, the headers and the JSON body (null for an empty one). */
+export interface AdminAnswer { status: number; headers: Headers; body: any }
+
+/**
+ * `method path` on `gw`'s admin port with the full-rights token (or
+ * `opts.token`) and `body` as JSON; `opts.headers` are added last.
+ */
+export async function admin(
+  gw: Pick<RunningGateway, 'adminUrl'>, method: string, path: string, body?: unknown,
+  opts: { token?: string; headers?: Record<string, string> } = {},
+): Promise<AdminAnswer> {
+  const res = await fetch(`${gw.adminUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${opts.token ?? ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...opts.headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text === '' ? null : JSON.parse(text) };
+}
