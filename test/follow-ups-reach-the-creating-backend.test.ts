@@ -1,6 +1,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_TOKEN, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
@@ -26,11 +27,6 @@ function call(gw: RunningGateway, method: string, path: string, merchant: string
   });
 }
 
-function admin(method: string, path: string, body: unknown) {
-  return fetch(`${creator.adminUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-  });
-}
 
 interface Made { version: 'v1' | 'v2'; id: string; order: string; backend: string }
 let seq = 0;
@@ -86,15 +82,15 @@ test('every kind of follow-up reaches the creating backend, across a split weigh
   }
   await assertAllPinned(made, merchant, 'as created');
 
-  const weights = await admin('PUT', '/admin/rules', { ...SPLIT, rules: [SPLIT.rules[0], { ...SPLIT.rules[1], split: [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }] }] });
+  const weights = await admin(creator, 'PUT', '/admin/rules', { ...SPLIT, rules: [SPLIT.rules[0], { ...SPLIT.rules[1], split: [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }] }] });
   assert.equal(weights.status, 200);
   await assertAllPinned(made, merchant, 'after the split went 0/100');
 
-  assert.equal((await admin('PUT', `/admin/merchants/${merchant}`, { backend: 'next' })).status, 200);
+  assert.equal((await admin(creator, 'PUT', `/admin/merchants/${merchant}`, { backend: 'next' })).status, 200);
   await assertAllPinned(made, merchant, 'with the merchant flagged to next');
-  assert.equal((await admin('DELETE', `/admin/merchants/${merchant}`, {})).status, 200);
+  assert.equal((await admin(creator, 'DELETE', `/admin/merchants/${merchant}`, {})).status, 200);
 
-  assert.equal((await admin('PUT', '/admin/rules', { rules: [{ name: 'all-v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }, SPLIT.rules[0]], default: 'next' })).status, 200);
+  assert.equal((await admin(creator, 'PUT', '/admin/rules', { rules: [{ name: 'all-v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }, SPLIT.rules[0]], default: 'next' })).status, 200);
   await assertAllPinned(made, merchant, 'after a rule flip');
 
   // New creates do follow the new rules, so the rules above really would have moved these.
@@ -113,12 +109,12 @@ test('every kind of follow-up reaches the creating backend, across a split weigh
 
 test('an Idempotency-Key reused for another order does not drag that order off the backend its rules chose', async () => {
   const merchant = 'M-reuse';
-  await admin('PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }], default: 'legacy' });
+  await admin(creator, 'PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }], default: 'legacy' });
   const key = orderId('reused');
   const first = await call(creator, 'POST', '/api/v1/payments', merchant, v1Create(orderId('r1')), { 'idempotency-key': key });
   assert.equal(first.headers.get('x-cutover-backend'), 'legacy');
 
-  await admin('PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-next', match: { apiVersion: 'v1' }, backend: 'next' }], default: 'legacy' });
+  await admin(creator, 'PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-next', match: { apiVersion: 'v1' }, backend: 'next' }], default: 'legacy' });
   const order = orderId('r2');
   const second = await call(creator, 'POST', '/api/v1/payments', merchant, v1Create(order), { 'idempotency-key': key });
   assert.equal(second.status, 200);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_TOKEN, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
@@ -27,18 +28,15 @@ function call(gw: RunningGateway, method: string, path: string, merchant: string
   });
 }
 
-const admin = (method: string, path: string, body: unknown) => fetch(`${shared.gws[0].adminUrl}${path}`, {
-  method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-});
 
 test(`${TRANSACTIONS} transactions followed up while rules and flags change in parallel: no follow-up is answered 404`, async () => {
   let changes = 0;
   /** One rule change and one flag change, made while the other workers' transactions are in flight. */
   async function change(): Promise<void> {
     const n = changes++;
-    assert.equal((await admin('PUT', '/admin/rules', STATES[n % STATES.length])).status, 200);
+    assert.equal((await admin(shared.gws[0], 'PUT', '/admin/rules', STATES[n % STATES.length])).status, 200);
     const merchant = MERCHANTS[n % MERCHANTS.length];
-    const flag = n % 3 === 0 ? await admin('DELETE', `/admin/merchants/${merchant}`, {}) : await admin('PUT', `/admin/merchants/${merchant}`, { backend: n % 2 ? 'next' : 'legacy' });
+    const flag = n % 3 === 0 ? await admin(shared.gws[0], 'DELETE', `/admin/merchants/${merchant}`, {}) : await admin(shared.gws[0], 'PUT', `/admin/merchants/${merchant}`, { backend: n % 2 ? 'next' : 'legacy' });
     assert.ok(flag.status === 200 || flag.status === 404);
   }
 

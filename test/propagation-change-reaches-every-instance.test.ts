@@ -1,6 +1,7 @@
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_TOKEN, DEFAULT_RULES, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 import { useGateways } from './helpers/gateways.ts';
 
 const CONVERGE_MS = 2000;
@@ -10,14 +11,6 @@ let a: RunningGateway;
 let b: RunningGateway;
 before(() => { [a, b] = shared.gws; });
 
-const admin = async (gw: RunningGateway, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${gw.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-};
 const createV1 = async (gw: RunningGateway, merchant: string) => {
   const res = await fetch(`${gw.url}/api/v1/payments`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),

@@ -1,4 +1,5 @@
 /** Calls to a gateway's admin API with a bearer token, answered as status, headers and parsed JSON body. */
+import request from 'supertest';
 import { ADMIN_TOKEN, type RunningGateway } from './stack.ts';
 
 /** An admin answer: the status, the headers and the JSON body (null for an empty one). */
@@ -23,4 +24,12 @@ export async function admin(
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text === '' ? null : JSON.parse(text) };
+}
+
+/**
+ * supertest on `gw`'s admin express app, in-process, sending the full-rights
+ * token (or `token`) with every request: `await adminApi(gw).get('/admin/rules').expect(200)`.
+ */
+export function adminApi(gw: Pick<RunningGateway, 'gw'>, token = ADMIN_TOKEN) {
+  return request.agent(gw.gw.adminApp).set('authorization', `Bearer ${token}`);
 }
