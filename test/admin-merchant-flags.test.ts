@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
+import { orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 
 const stack = useStack();

@@ -1,9 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, READONLY_TOKEN, startBackends, startGateway, testConfig,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, READONLY_TOKEN, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
 
 let backends: Backends;
 let gw: RunningGateway;

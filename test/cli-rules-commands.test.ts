@@ -4,9 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.ts';
-import {
-  ADMIN_TOKEN, orderId, READONLY_TOKEN, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { ADMIN_TOKEN, orderId, READONLY_TOKEN, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
 
 let backends: Backends;
 let gw: RunningGateway;

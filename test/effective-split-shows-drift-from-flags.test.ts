@@ -1,4 +1,4 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
 import { ADMIN_TOKEN, DEFAULT_RULES, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
@@ -16,10 +16,9 @@ const TO_LEGACY = MERCHANTS.filter((m) => bySplit(m) === 'next').slice(0, 2);
 const where = (m: string) => (TO_NEXT.includes(m) ? 'next' : TO_LEGACY.includes(m) ? 'legacy' : bySplit(m));
 const EXPECTED_NEXT = MERCHANTS.filter((m) => where(m) === 'next').length;
 
-const shared = useGateways(() => ({ rules: { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' } }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(() => { [a, b] = shared.gws; });
+const shared = useGateways(() => ({ rules: { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' }, onStarted: (gws) => { [a, b] = gws; } }));
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const getJson = async (gw: RunningGateway, path: string) => (await fetch(`${gw.adminUrl}${path}`, { headers: auth })).json();

@@ -1,4 +1,4 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
@@ -13,10 +13,9 @@ import { listen } from '../gateway/server.ts';
 const GATEWAY_CODES = new Set(['backend_unavailable', 'backend_timeout', 'backend_unreachable', 'backend_error', 'pin_store_unavailable']);
 const BREAKER = { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeoutMs: 300, rollingCountTimeoutMs: 2000 };
 
-const shared = useGateways(() => ({ instances: [withBreaker(BREAKER), (raw: Record<string, unknown>) => noPinCache(withBreaker(BREAKER)(raw))] }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(() => { [a, b] = shared.gws; });
+const shared = useGateways(() => ({ instances: [withBreaker(BREAKER), (raw: Record<string, unknown>) => noPinCache(withBreaker(BREAKER)(raw))], onStarted: (gws) => { [a, b] = gws; } }));
 
 interface Txn { version: 'v1' | 'v2'; id: string; order: string; backend: string; createdAt: number }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

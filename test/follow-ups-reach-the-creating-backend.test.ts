@@ -1,6 +1,6 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
@@ -14,10 +14,9 @@ const SPLIT: Ruleset = {
 };
 
 /** The second instance has no pin cache: every follow-up through it reads the pin from Redis. */
-const shared = useGateways(() => ({ rules: SPLIT, keyPrefix: 'follow:', instances: [asIs, noPinCache] }));
 let creator: RunningGateway;
 let uncached: RunningGateway;
-before(() => { [creator, uncached] = shared.gws; });
+const shared = useGateways(() => ({ rules: SPLIT, keyPrefix: 'follow:', instances: [asIs, noPinCache], onStarted: (gws) => { [creator, uncached] = gws; } }));
 
 function call(gw: RunningGateway, method: string, path: string, merchant: string, body?: unknown, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}${path}`, {

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends } from './helpers/stack.ts';
 
 let redis: TestRedis;
 let backends: Backends;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';

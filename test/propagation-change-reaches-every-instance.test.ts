@@ -1,15 +1,14 @@
-import { before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, DEFAULT_RULES, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { DEFAULT_RULES, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 import { useGateways } from './helpers/gateways.ts';
 
 const CONVERGE_MS = 2000;
 // No periodic re-read within the test: only pub/sub can carry the change.
-const shared = useGateways(() => ({ overrides: { redis: { refreshSeconds: 3600 } } }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(() => { [a, b] = shared.gws; });
+const shared = useGateways(() => ({ overrides: { redis: { refreshSeconds: 3600 } }, onStarted: (gws) => { [a, b] = gws; } }));
 
 const createV1 = async (gw: RunningGateway, merchant: string) => {
   const res = await fetch(`${gw.url}/api/v1/payments`, {

@@ -1,11 +1,10 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 import { useGateways } from './helpers/gateways.ts';
 import type { Store } from '../gateway/store/types.ts';
 
-// No periodic re-read within the test: only the change notifications carry flags.
-const shared = useGateways(() => ({ overrides: { redis: { refreshSeconds: 3600 } } }));
 let a: RunningGateway;
 let b: RunningGateway;
 /** Full flag listings each instance's store has made since the last reset. */
@@ -25,11 +24,11 @@ function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
   };
 }
 
-before(() => {
-  [a, b] = shared.gws;
-  countListings(a, 'a');
-  countListings(b, 'b');
-});
+// No periodic re-read within the test: only the change notifications carry flags.
+const shared = useGateways(() => ({
+  overrides: { redis: { refreshSeconds: 3600 } },
+  onStarted: (gws) => { [a, b] = gws; countListings(a, 'a'); countListings(b, 'b'); },
+}));
 
 const routeV1 = async (gw: RunningGateway, merchant: string) => {
   const res = await fetch(`${gw.url}/api/v1/payments`, {
@@ -53,12 +52,12 @@ async function until(gw: RunningGateway, merchant: string, expected: { backend: 
 test('flags set and removed through A route on B, and no instance lists every flag to learn of one', async () => {
   listings.a = 0; listings.b = 0;
   for (const m of ['M-ONE-1', 'M-ONE-2', 'M-ONE-3']) {
-    assert.equal((await adminCall(a, 'PUT', `/admin/merchants/${m}`, { backend: 'next' })).status, 200);
+    assert.equal((await admin(a, 'PUT', `/admin/merchants/${m}`, { backend: 'next' })).status, 200);
   }
   assert.deepEqual(await routeV1(a, 'M-ONE-2'), { backend: 'next', reason: 'merchant-flag' }, 'live on A when the PUT answers');
   for (const m of ['M-ONE-1', 'M-ONE-2', 'M-ONE-3']) await until(b, m, { backend: 'next', reason: 'merchant-flag' });
 
-  assert.equal((await adminCall(a, 'DELETE', '/admin/merchants/M-ONE-2')).status, 200);
+  assert.equal((await admin(a, 'DELETE', '/admin/merchants/M-ONE-2')).status, 200);
   assert.deepEqual(await routeV1(a, 'M-ONE-2'), { backend: 'legacy', reason: 'default' });
   await until(b, 'M-ONE-2', { backend: 'legacy', reason: 'default' });
   assert.deepEqual(await routeV1(b, 'M-ONE-1'), { backend: 'next', reason: 'merchant-flag' }, 'the other flags stay');
@@ -71,7 +70,7 @@ test('a flag changed while a full re-read is in flight is not lost when the re-r
   try {
     const reread = b.gw.live.reload();
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await adminCall(a, 'PUT', '/admin/merchants/M-DURING', { backend: 'next' })).status, 200);
+    assert.equal((await admin(a, 'PUT', '/admin/merchants/M-DURING', { backend: 'next' })).status, 200);
     await reread;
     await until(b, 'M-DURING', { backend: 'next', reason: 'merchant-flag' });
     await new Promise((r) => setTimeout(r, 400)); // anything still in flight on B has landed

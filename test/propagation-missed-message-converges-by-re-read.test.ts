@@ -1,14 +1,13 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RULES, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
 import { useGateways, type ConfigEdit } from './helpers/gateways.ts';
 
 // A never re-reads on its own within the test; B re-reads every 200 ms.
 const refreshEvery = (seconds: number): ConfigEdit => (raw) => ({ ...raw, redis: { refreshSeconds: seconds } });
-const shared = useGateways(() => ({ instances: [refreshEvery(3600), refreshEvery(0.2)] }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(() => { [a, b] = shared.gws; });
+const shared = useGateways(() => ({ instances: [refreshEvery(3600), refreshEvery(0.2)], onStarted: (gws) => { [a, b] = gws; } }));
 
 const routeV1 = async (gw: RunningGateway, merchant: string) => {
   const res = await fetch(`${gw.url}/api/v1/payments`, {

@@ -1,4 +1,4 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_TOKEN, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
 import { useGateways } from './helpers/gateways.ts';
@@ -14,10 +14,9 @@ const RULES: Ruleset = {
   default: 'legacy',
 };
 
-const shared = useGateways(() => ({ rules: RULES, keyPrefix: 'race:' }));
 let a: RunningGateway;
 let b: RunningGateway;
-before(() => { [a, b] = shared.gws; });
+const shared = useGateways(() => ({ rules: RULES, keyPrefix: 'race:', onStarted: (gws) => { [a, b] = gws; } }));
 
 function create(gw: RunningGateway, merchant: string, order: string, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}/api/v1/payments`, {

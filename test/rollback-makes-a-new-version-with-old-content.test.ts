@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, DEFAULT_RULES, merchantPost, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { DEFAULT_RULES, merchantPost, orderId, useStack, v1Create } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 
 const stack = useStack();

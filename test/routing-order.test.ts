@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
 import type { Ruleset } from '../gateway/rules.ts';
-import { ADMIN_TOKEN, orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
+import { orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 
 const RULES: Ruleset = {
