@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 import { useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
@@ -58,10 +59,7 @@ test('waves of racing creates for one order, with a rule flip between waves, sti
   const flip = async () => {
     // Alternately through each instance's admin API; the other one learns by pub/sub.
     const gw = flips % 2 ? b : a;
-    const r = await fetch(`${gw.adminUrl}/admin/rules`, {
-      method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...RULES, default: flips++ % 2 ? 'legacy' : 'next' }),
-    });
+    const r = await admin(gw, 'PUT', '/admin/rules', { ...RULES, default: flips++ % 2 ? 'legacy' : 'next' });
     assert.equal(r.status, 200);
   };
   for (let round = 0; round < 4; round++) {

@@ -20,6 +20,8 @@ export interface GatewaysOptions {
   rules?: Ruleset;
   keyPrefix?: string;
   canaryTickMs?: number;
+  /** The instances' clock (failure injection for pin expiry). */
+  now?: () => number;
   /**
    * Called with the instances once they run, inside the same `before` hook
    * (node:test does not wait for one root hook before starting the next).
@@ -50,7 +52,7 @@ export function useGateways(options: () => GatewaysOptions = () => ({})) {
   let o: GatewaysOptions;
   const gws: RunningGateway[] = [];
   const start = async (edit: ConfigEdit = (raw) => raw, keyPrefix = o.keyPrefix): Promise<RunningGateway> => {
-    const gw = await startGateway(edit(testConfig(backends.urls, o.overrides, o.rules)), { redisUrl: redis.url, keyPrefix, canaryTickMs: o.canaryTickMs });
+    const gw = await startGateway(edit(testConfig(backends.urls, o.overrides, o.rules)), { redisUrl: redis.url, keyPrefix, canaryTickMs: o.canaryTickMs, now: o.now });
     gws.push(gw);
     return gw;
   };
