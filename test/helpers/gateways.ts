@@ -26,7 +26,7 @@ export interface GatewaysOptions {
    * Called with the instances once they run, inside the same `before` hook
    * (node:test does not wait for one root hook before starting the next).
    */
-  onStarted?: (gws: RunningGateway[]) => void;
+  onStarted?: (gws: RunningGateway[]) => Promise<void> | void;
 }
 
 /** The instance's config as the other options make it. */
@@ -62,7 +62,7 @@ export function useGateways(options: () => GatewaysOptions = () => ({})) {
     backends = await startBackends();
     const edits = typeof o.instances === 'object' ? o.instances : Array.from({ length: o.instances ?? 2 }, () => undefined);
     for (const edit of edits) await start(edit);
-    o.onStarted?.([...gws]);
+    await o.onStarted?.([...gws]);
   });
   after(async () => {
     for (const gw of gws.splice(0)) await gw.close();

@@ -116,6 +116,11 @@ export interface StackOptions {
   /** Start a real redis-server for this file (closed in `after`) and use it as the store. */
   redis?: boolean;
   keyPrefix?: string;
+  /**
+   * Set-up that needs the running gateway, awaited inside the same `before`
+   * hook (node:test does not wait for one root hook before starting the next).
+   */
+  onStarted?: (gw: RunningGateway) => Promise<void> | void;
 }
 
 /**
@@ -132,6 +137,7 @@ export function useStack(options: () => StackOptions = () => ({})) {
     if (o.redis) redis = await startRedis();
     backends = await startBackends();
     gw = await startGateway(testConfig(backends.urls, o.overrides, o.rules), { redisUrl: redis?.url ?? o.redisUrl, keyPrefix: o.keyPrefix });
+    await o.onStarted?.(gw);
   });
   after(async () => { await gw?.close(); await backends?.close(); await redis?.close(); });
   return {
