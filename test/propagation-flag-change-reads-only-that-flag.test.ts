@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 import { useGateways } from './helpers/gateways.ts';
+import { deferred } from './helpers/wait.ts';
 import type { Store } from '../gateway/store/types.ts';
 
 let a: RunningGateway;
 let b: RunningGateway;
 /** Full flag listings each instance's store has made since the last reset. */
 const listings = { a: 0, b: 0 };
-let delayListingOnB = 0;
+/** Failure injection, as from a slow store: while set, B's listings are read at once but handed back only when it opens. */
+let holdListingOnB: { listed: () => void; opened: Promise<void> } | null = null;
 
 type ListFlags = Store['listFlags'];
 function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
@@ -18,8 +20,8 @@ function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
   store.listFlags = async () => {
     listings[on]++;
     const all = await real();
-    // Failure injection: the listing is read now but handed back late, as from a slow store.
-    if (on === 'b' && delayListingOnB > 0) await new Promise((r) => setTimeout(r, delayListingOnB));
+    const hold = on === 'b' ? holdListingOnB : null;
+    if (hold) { hold.listed(); await hold.opened; }
     return all;
   };
 }
@@ -66,15 +68,21 @@ test('flags set and removed through A route on B, and no instance lists every fl
 
 test('a flag changed while a full re-read is in flight is not lost when the re-read lands', async () => {
   // B's re-read lists the flags before the change and hands the listing back after the change has arrived.
-  delayListingOnB = 300;
+  const listed = deferred();
+  const opened = deferred();
+  holdListingOnB = { listed: listed.resolve, opened: opened.promise };
+  const changeAtB = deferred();
+  const off = b.store.subscribe((e) => { if (e.kind === 'flags' && e.merchant === 'M-DURING') changeAtB.resolve(); });
   try {
     const reread = b.gw.live.reload();
-    await new Promise((r) => setTimeout(r, 50));
+    await listed.promise;
     assert.equal((await admin(a, 'PUT', '/admin/merchants/M-DURING', { backend: 'next' })).status, 200);
+    await changeAtB.promise;
+    opened.resolve();
     await reread;
     await until(b, 'M-DURING', { backend: 'next', reason: 'merchant-flag' });
     await new Promise((r) => setTimeout(r, 400)); // anything still in flight on B has landed
     assert.deepEqual(await routeV1(b, 'M-DURING'), { backend: 'next', reason: 'merchant-flag' });
     assert.ok(listings.b >= 1, 'the full re-read ran');
-  } finally { delayListingOnB = 0; }
+  } finally { holdListingOnB = null; opened.resolve(); off(); }
 });

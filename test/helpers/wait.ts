@@ -17,3 +17,10 @@ export async function waitFor<T>(
     await sleep(opts.everyMs ?? 50);
   }
 }
+
+/** A promise with its resolve at hand: a gate a test opens, or a signal it awaits. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
+}
