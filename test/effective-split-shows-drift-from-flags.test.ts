@@ -19,7 +19,7 @@ const EXPECTED_NEXT = MERCHANTS.filter((m) => where(m) === 'next').length;
 
 let a: RunningGateway;
 let b: RunningGateway;
-const shared = useGateways(() => ({ rules: { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' }, onStarted: (gws) => { [a, b] = gws; } }));
+useGateways(() => ({ rules: { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' }, onStarted: (gws) => { [a, b] = gws; } }));
 
 const getJson = async (gw: RunningGateway, path: string) => (await admin(gw, 'GET', path)).body;
 const create = async (gw: RunningGateway, version: 'v1' | 'v2', merchant: string, order = orderId()) => {

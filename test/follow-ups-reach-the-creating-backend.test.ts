@@ -26,7 +26,6 @@ function call(gw: RunningGateway, method: string, path: string, merchant: string
   });
 }
 
-
 interface Made { version: 'v1' | 'v2'; id: string; order: string; backend: string }
 let seq = 0;
 

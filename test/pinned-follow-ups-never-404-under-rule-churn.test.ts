@@ -28,7 +28,6 @@ function call(gw: RunningGateway, method: string, path: string, merchant: string
   });
 }
 
-
 test(`${TRANSACTIONS} transactions followed up while rules and flags change in parallel: no follow-up is answered 404`, async () => {
   let changes = 0;
   /** One rule change and one flag change, made while the other workers' transactions are in flight. */

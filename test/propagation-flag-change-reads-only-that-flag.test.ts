@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { routeV1Create, type RunningGateway } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 import { useGateways } from './helpers/gateways.ts';
 import { deferred } from './helpers/wait.ts';
@@ -27,18 +27,14 @@ function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
 }
 
 // No periodic re-read within the test: only the change notifications carry flags.
-const shared = useGateways(() => ({
+useGateways(() => ({
   overrides: { redis: { refreshSeconds: 3600 } },
   onStarted: (gws) => { [a, b] = gws; countListings(a, 'a'); countListings(b, 'b'); },
 }));
 
 const routeV1 = async (gw: RunningGateway, merchant: string) => {
-  const res = await fetch(`${gw.url}/api/v1/payments`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),
-  });
-  assert.equal(res.status, 200);
-  await res.arrayBuffer();
-  return { backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason') };
+  const { backend, reason } = await routeV1Create(gw, merchant);
+  return { backend, reason };
 };
 
 async function until(gw: RunningGateway, merchant: string, expected: { backend: string; reason: string }): Promise<void> {

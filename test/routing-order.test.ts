@@ -43,7 +43,6 @@ const createV1 = (merchant: string, headers: Record<string, string> = {}) => sen
 const createV2 = (merchant: string) => send('POST', '/api/v2/payments', merchant, { body: v2Create(orderId()) });
 const backendRequests = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
 
-
 test('an unknown API version is 404 unknown_api_version, before anything else and without reaching a backend', async () => {
   const before = backendRequests();
   const cases = [['POST', '/api/v3/payments', 'v3'], ['GET', '/api/v3/payments/pay_1', 'v3'], ['GET', '/api/V1/payments/1', 'V1'], ['GET', '/api/v0', 'v0']] as const;

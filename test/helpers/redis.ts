@@ -3,21 +3,14 @@
  * persistence. `stop()` and `start()` simulate an outage on the same port.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../bench/procs.ts';
+import { waitFor as waitForValue } from './wait.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A port free on 127.0.0.1 at the time of asking (the benchmark's child processes use the same). */
+export { freePort };
 
 export interface TestRedis {
   url: string;
@@ -69,12 +62,7 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not ready within ${timeoutMs} ms`);
+  await waitForValue(check, (ok) => ok, { what, timeoutMs, everyMs: 100 });
 }
 
 export function redisCli(port: number, ...args: string[]): string {
