@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { merchantPost, orderId, useStack, v1Create } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const stack = useStack();
 
@@ -16,12 +17,7 @@ test('a change stored while the audit write fails answers 200, is live at once, 
   const r = await merchantPost(gw, '/api/v1/payments', 'M-A', v1Create(orderId()));
   assert.equal(r.headers.get('x-cutover-backend'), 'next');
   assert.equal(r.headers.get('x-cutover-rules-version'), '2');
-  const until = Date.now() + 5000;
-  for (;;) {
-    const entries = ((await admin(gw, 'GET', '/admin/audit')).body).entries;
-    if (entries.some((e: any) => e.action === 'rules.put' && e.after.version === 2)) break;
-    if (Date.now() > until) throw new Error('the audit entry never arrived');
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.equal(((await admin(gw, 'GET', '/admin/rules/history')).body).versions.length, 2);
+  await waitFor(async () => (await admin(gw, 'GET', '/admin/audit')).body.entries, (entries) => entries.some((e: any) => e.action === 'rules.put' && e.after.version === 2),
+    { what: 'the audit entry of version 2', everyMs: 100 });
+  assert.equal((await admin(gw, 'GET', '/admin/rules/history')).body.versions.length, 2);
 });

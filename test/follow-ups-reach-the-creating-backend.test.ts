@@ -1,17 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { HALF_SPLIT_RULES, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
-import type { Ruleset } from '../gateway/rules.ts';
 
-const SPLIT: Ruleset = {
-  rules: [
-    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
-  ],
-  default: 'legacy',
-};
+const SPLIT = HALF_SPLIT_RULES;
 
 /** The second instance has no pin cache: every follow-up through it reads the pin from Redis. */
 let creator: RunningGateway;

@@ -9,17 +9,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCli, startRedisCluster, startRedisSentinel, type TestRedisCluster, type TestSentinelGroup } from './helpers/redis.ts';
-import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { HALF_SPLIT_RULES, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
-import type { Ruleset } from '../gateway/rules.ts';
 
-const SPLIT: Ruleset = {
-  rules: [
-    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
-  ],
-  default: 'legacy',
-};
+const SPLIT = HALF_SPLIT_RULES;
 
 let backends: Backends;
 let cluster: TestRedisCluster;

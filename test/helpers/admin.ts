@@ -1,8 +1,8 @@
-/** Calls to a gateway's admin API with a bearer token, answered as status, headers and parsed JSON body. */
+/** Calls to a gateway's admin API with a bearer token: over its admin port (`admin`), or in-process with supertest (`adminApi`). */
 import request from 'supertest';
 import { ADMIN_TOKEN, type RunningGateway } from './stack.ts';
 
-/** An admin answer: the status, the headers and the JSON body (null for an empty one). */
+/** An admin answer: the status, the headers and the body (parsed when JSON, null when empty, else the text). */
 export interface AdminAnswer { status: number; headers: Headers; body: any }
 
 /**
@@ -23,7 +23,8 @@ export async function admin(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text === '' ? null : JSON.parse(text) };
+  const json = /\bjson\b/.test(res.headers.get('content-type') ?? '');
+  return { status: res.status, headers: res.headers, body: text === '' ? null : json ? JSON.parse(text) : text };
 }
 
 /**

@@ -21,16 +21,9 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
+/** Whether a redis-server (or sentinel) answers PING on `port`, asked with the real redis-cli. */
 async function ping(port: number): Promise<boolean> {
-  const { Socket } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.setTimeout(300);
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => { s.destroy(); resolve(false); });
-    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
-    s.once('data', (d) => { s.destroy(); resolve(d.toString().startsWith('+PONG')); });
-  });
+  return redisCli(port, 'ping').trim() === 'PONG';
 }
 
 export async function startRedis(): Promise<TestRedis> {

@@ -47,6 +47,15 @@ export const DEFAULT_RULES: Ruleset = {
   default: 'legacy',
 };
 
+/** v2 to next; v1 split half and half between next and legacy by order number. */
+export const HALF_SPLIT_RULES: Ruleset = {
+  rules: [
+    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
+    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
+  ],
+  default: 'legacy',
+};
+
 /** A raw config for the test backends; `overrides` are merged at the top level. */
 export function testConfig(urls: Backends['urls'], overrides: Record<string, unknown> = {}, rules: Ruleset = DEFAULT_RULES): Record<string, unknown> {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-test-'));
@@ -173,7 +182,7 @@ export function merchantPost(gw: RunningGateway, path: string, merchant: string,
   return fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant, ...headers }, body: JSON.stringify(body) });
 }
 
-/** An admin call with the full-rights token. */
+/** An admin call with the full-rights token, answered as the raw Response; new tests use `admin()` of helpers/admin.ts. */
 export function adminCall(gw: RunningGateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${gw.adminUrl}${path}`, {
     method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...headers },
