@@ -1,27 +1,29 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, READONLY_TOKEN, startBackends, startGateway, testConfig,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import request from 'supertest';
+import { admin } from './helpers/admin.ts';
+import { ADMIN_TOKEN, DEFAULT_RULES, READONLY_TOKEN, useStack } from './helpers/stack.ts';
 
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls));
-  // A flag to read and to (fail to) delete.
-  await call(ADMIN_TOKEN, 'PUT', '/admin/merchants/M-KEEP', { backend: 'next' });
-});
-after(async () => { await gw.close(); await backends.close(); });
+// A flag to read and to (fail to) delete.
+const stack = useStack(() => ({ onStarted: async (gw) => { assert.equal((await admin(gw, 'PUT', '/admin/merchants/M-KEEP', { backend: 'next' })).status, 200); } }));
 
-const call = async (authorization: string | undefined, method: string, path: string, body?: unknown, base = gw.adminUrl) => {
-  const headers: Record<string, string> = {};
-  if (authorization !== undefined) headers.authorization = authorization.includes(' ') ? authorization : `Bearer ${authorization}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+/** `authorization`: a bare token is sent as Bearer, anything with a space as it is, undefined not at all. */
+const authHeader = (authorization: string | undefined): Record<string, string> =>
+  authorization === undefined ? {} : { authorization: authorization.includes(' ') ? authorization : `Bearer ${authorization}` };
+
+/** A call to the admin app, in-process. */
+const call = async (authorization: string | undefined, method: string, path: string, body?: unknown) => {
+  const req = request(stack.gw.gw.adminApp)[method.toLowerCase() as 'get'](path).set(authHeader(authorization));
+  const res = await (body === undefined ? req : req.send(body as object));
+  return { status: res.status, headers: res.headers, text: res.text, body: res.text.startsWith('{') ? JSON.parse(res.text) : undefined };
+};
+
+/** A call to the data port over loopback, as a merchant (or an attacker) would send it. */
+const dataCall = async (authorization: string | undefined, method: string, path: string, body?: unknown) => {
+  const headers = { ...authHeader(authorization), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+  const res = await fetch(`${stack.gw.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, text, body: text.startsWith('{') ? JSON.parse(text) : undefined };
+  return { status: res.status, text, body: text.startsWith('{') ? JSON.parse(text) : undefined };
 };
 
 const READS: [string, string][] = [
@@ -43,7 +45,7 @@ test('every admin call without a token, with a wrong one or another scheme is 40
       const res = await call(authorization, method, path, body);
       assert.equal(res.status, 401, `${method} ${path} with ${authorization}`);
       assert.equal(res.body.error, 'unauthorized');
-      assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /);
+      assert.match(res.headers['www-authenticate'] ?? '', /^Bearer /);
     }
   }
 });
@@ -79,13 +81,13 @@ test('an unknown admin path with a good token is a JSON 404', async () => {
 test('the data plane answers 404 to admin, metrics and health paths, with or without a token', async () => {
   for (const path of ['/admin/rules', '/admin/merchants', '/metrics', '/healthz', '/readyz', '/']) {
     for (const authorization of [undefined, ADMIN_TOKEN]) {
-      const res = await call(authorization, 'GET', path, undefined, gw.url);
+      const res = await dataCall(authorization, 'GET', path);
       assert.equal(res.status, 404, `data plane ${path}`);
       assert.equal(res.body.error, 'not_found');
       assert.doesNotMatch(res.text, /"rules"|cutover_|"version"/, 'no admin content leaks');
     }
   }
-  const put = await call(ADMIN_TOKEN, 'PUT', '/admin/rules', { rules: [], default: 'next' }, gw.url);
+  const put = await dataCall(ADMIN_TOKEN, 'PUT', '/admin/rules', { rules: [], default: 'next' });
   assert.equal(put.status, 404);
   assert.equal((await call(ADMIN_TOKEN, 'GET', '/admin/rules')).body.version, 1);
 });

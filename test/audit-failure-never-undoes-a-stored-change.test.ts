@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, merchantPost, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { merchantPost, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const stack = useStack();
 
@@ -10,17 +12,12 @@ test('a change stored while the audit write fails answers 200, is live at once, 
   const real = store.appendAudit.bind(store);
   let failures = 0;
   store.appendAudit = async (...a) => { if (failures++ < 1) throw new Error('injected audit failure'); return real(...a); };
-  const put = await adminCall(gw, 'PUT', '/admin/rules', { rules: [], default: 'next', comment: 'all to next' });
+  const put = await admin(gw, 'PUT', '/admin/rules', { rules: [], default: 'next', comment: 'all to next' });
   assert.equal(put.status, 200);
   const r = await merchantPost(gw, '/api/v1/payments', 'M-A', v1Create(orderId()));
   assert.equal(r.headers.get('x-cutover-backend'), 'next');
   assert.equal(r.headers.get('x-cutover-rules-version'), '2');
-  const until = Date.now() + 5000;
-  for (;;) {
-    const entries = (await (await adminCall(gw, 'GET', '/admin/audit')).json()).entries;
-    if (entries.some((e: any) => e.action === 'rules.put' && e.after.version === 2)) break;
-    if (Date.now() > until) throw new Error('the audit entry never arrived');
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.equal((await (await adminCall(gw, 'GET', '/admin/rules/history')).json()).versions.length, 2);
+  await waitFor(async () => (await admin(gw, 'GET', '/admin/audit')).body.entries, (entries) => entries.some((e: any) => e.action === 'rules.put' && e.after.version === 2),
+    { what: 'the audit entry of version 2', everyMs: 100 });
+  assert.equal((await admin(gw, 'GET', '/admin/rules/history')).body.versions.length, 2);
 });

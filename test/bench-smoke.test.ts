@@ -11,9 +11,11 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { summarizeProfile, type CpuProfile } from '../bench/profile.ts';
 import { haproxyConfig } from '../bench/proxy-configs.ts';
-import { ratios, renderReport, type BenchResults } from '../bench/report.ts';
+import { ratios, renderReport, TARGETS, type BenchResults } from '../bench/report.ts';
+import { addedAt, targetPoint, type TailSweep } from '../bench/tail.ts';
 import type { RunStats } from '../bench/stats.ts';
 import { describeMachine } from '../bench/machine.ts';
+import { numbers, row, section, tables } from './helpers/markdown.ts';
 
 const stack = useStack();
 
@@ -57,10 +59,16 @@ test('the report shows every section, the ratios and the verdicts, and says what
     assert.ok(md.includes(heading), heading);
   }
   assert.equal(ratios(results.columns).cb, 1);
-  assert.match(md, /throughput c\/b .*\| 1\.00 \| ≥ 0\.85 \| \*\*met\*\*/);
-  assert.match(md, /Memory per pin: not measured \(bench\/pin-memory\.ts could not be loaded\)/);
-  assert.match(md, /\(e\) nginx\*\*: smoke — \*skipped: nginx is not installed\*/);
-  assert.match(md, /Profile\n\nNot measured: skipped in the smoke test/);
+  const [targets] = tables(section(md, '## Ratios and targets'));
+  const cb = row(targets, 'throughput c/b');
+  assert.deepEqual([numbers(cb[1]), numbers(cb[2]), cb[3]], [[1], [TARGETS.throughputCB], '**met**']);
+  // What was not measured is named with its reason, and a skipped column has no figures.
+  assert.ok(section(md, '## Pins').includes('bench/pin-memory.ts could not be loaded'));
+  assert.ok(section(md, '## Method').includes('nginx is not installed'));
+  assert.ok(section(md, '## Profile').includes('skipped in the smoke test'));
+  const [peakTable] = tables(section(md, '## Workload at peak'));
+  assert.deepEqual(peakTable.map((r) => r[0]), ['(a) direct', '(b) bare', '(c) gateway']);
+  assert.deepEqual(numbers(row(peakTable, '(c) gateway')[1]), [Math.round(peak.rps)]);
 });
 
 test('with interleaved rounds, the c/b verdict is their median ratio, and the rounds are shown', () => {
@@ -78,10 +86,13 @@ test('with interleaved rounds, the c/b verdict is their median ratio, and the ro
   const q = ratios(results.columns, results.ratioRounds);
   assert.equal(q.cb, 0.86, 'the median round decides');
   assert.equal(q.cbColumns, 0.7, 'the single peaks are still reported');
-  const md = renderReport(results);
-  assert.match(md, /\| 2 \| 1,000 \| 860 \| 0\.86 \| 0 \|/);
-  assert.match(md, /throughput c\/b .*median of the interleaved rounds \| 0\.86 \| ≥ 0\.85 \| \*\*met\*\*/);
-  assert.match(md, /the single peaks of the tables above give 0\.70/);
+  const ratiosSection = section(renderReport(results), '## Ratios and targets');
+  const [rounds, targets] = tables(ratiosSection);
+  assert.deepEqual(rounds.map((r) => r.flatMap(numbers)), [[1, 1000, 800, 0.8, 0], [2, 1000, 860, 0.86, 0], [3, 1000, 900, 0.9, 0]]);
+  const cb = row(targets, 'throughput c/b');
+  assert.match(cb[0], /median of the interleaved rounds/, 'the verdict says where its figure comes from');
+  assert.deepEqual([numbers(cb[1]), cb[3]], [[0.86], '**met**']);
+  assert.ok(numbers(ratiosSection).includes(0.7), 'the single peaks\' ratio is shown beside the rounds');
 });
 
 test('the profile reduction splits busy time by package and project file, idle left out', () => {
@@ -145,18 +156,34 @@ test('the rate sweep shows each column\'s p99 and what it adds over (a); at the 
     },
     totalSeconds: 1,
   };
-  const md = renderReport(results);
-  assert.match(md, /## p99 added over \(a\) as the rate grows/);
-  assert.match(md, /\| 500 \| 12\.5 % \| 1 \| 1\.50 \| 2\.00 \(\+0\.50\) \| 2\.50 \(\+1\.00\) \| 3\.00 \(\+1\.50\) \| 0 \|/);
-  assert.match(md, /\| 2,000 \| 50 % \| 3 \| 2\.00 \| 5\.00 \(\+3\.00\) \| 3\.00 \(\+0\.50\) \| 3\.50 \(\+2\.00\) \| 0 \|/);
-  assert.match(md, /p99 of each round at 2,000 req\/s, in ms: \(a\) direct 1\.00, 3\.00, 2\.00; \(b\) bare 8\.00, 3\.00, 2\.50; \(c\) gateway 3\.00, 12\.00, 3\.50; \(n\) bare node 4\.00, 6\.00, 5\.00\./);
-  assert.match(md, /highest rate of the sweep at which the gateway adds under 2 ms \| 500 req\/s/);
+  const tail = results.tail as TailSweep;
+  // Paired differences at the target's rate: (c) 2, 9, 1.5 -> 2; (b) 7, 0, 0.5 -> 0.5 (the medians' difference would be 1); (n) 3, 3, 3 -> 3.
+  assert.deepEqual(['b', 'c', 'n'].map((id) => addedAt(targetPoint(tail)!, id)), [0.5, 2, 3]);
+  const q = ratios(results.columns, undefined, tail);
   // The verdict comes from the rounds, not from the single paced runs (which would say 38 ms).
-  assert.match(md, /p99 added by the gateway over \(a\) at half of \(b\)'s peak, median of 3 paired rounds of the sweep \| 2\.00 ms \| < 2 ms \| \*\*not met\*\*/);
-  assert.match(md, /in the columns' single paced runs \(2,000 req\/s\) \| 38\.00 ms/);
-  // The bare Node proxy's figures: paired differences 3, 3, 3 -> 3 ms; under 2 ms only at 1,000 req/s (1.4).
-  assert.match(md, /bare Node http proxy \(n\) over \(a\) at half of \(b\)'s peak, median of 3 paired rounds of the sweep: the floor for any Node proxy on this machine \| 3\.00 ms/);
-  assert.match(md, /highest rate of the sweep at which \(n\) adds under 2 ms \| 1,000 req\/s/);
+  assert.deepEqual([q.addedP99Ms, q.addedP99Rounds, q.addedP99MsColumns, q.addedP99Ms_n], [2, 3, 38, 3]);
+
+  const md = renderReport(results);
+  const sweep = section(md, '## p99 added over (a) as the rate grows');
+  const [points] = tables(sweep);
+  // rate, share %, rounds, then p99 and (added) of (a), (n), (b), (c), then failures.
+  assert.deepEqual(points.map((r) => r.flatMap(numbers)), [
+    [500, 12.5, 1, 1.5, 2, 0.5, 2.5, 1, 3, 1.5, 0],
+    [1000, 25, 1, 1.6, 3, 1.4, 2.9, 1.3, 4.1, 2.5, 0],
+    [2000, 50, 3, 2, 5, 3, 3, 0.5, 3.5, 2, 0],
+  ]);
+  const perRound = sweep.split('\n').find((l) => numbers(l)[0] === 99 && numbers(l)[1] === 2000);
+  assert.ok(perRound, 'the rounds of the target rate are listed');
+  assert.deepEqual(perRound.split(';').map((part) => numbers(part).slice(-3)), [[1, 3, 2], [8, 3, 2.5], [3, 12, 3.5], [4, 6, 5]]);
+
+  const [targets] = tables(section(md, '## Ratios and targets'));
+  const verdict = row(targets, 'p99 added by the gateway over (a) at half');
+  assert.deepEqual([numbers(verdict[0]).at(-1), numbers(verdict[1]), numbers(verdict[2]), verdict[3]], [3, [2], [TARGETS.addedP99Ms], '**not met**']);
+  assert.deepEqual(numbers(row(targets, 'p99 added by the gateway over (a) in the columns')[1]), [38]);
+  assert.deepEqual(numbers(row(targets, 'highest rate of the sweep at which the gateway')[1]), [500]);
+  assert.deepEqual(numbers(row(targets, 'p99 added by the bare Node http proxy (n)')[1]), [3]);
+  // (n) adds 1.4 at 1,000 req/s, 3 at 2,000.
+  assert.deepEqual(numbers(row(targets, 'highest rate of the sweep at which (n)')[1]), [1000]);
 });
 
 test('the raw load client reuses a fresh idle connection, and opens a new one instead of reusing one idle past its limit', async () => {

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 import type { Store } from '../gateway/store/types.ts';
 
@@ -20,10 +21,6 @@ after(async () => { await backends.close(); });
 // Controller rounds are driven by the test (tick()), so that each interleaving is exact.
 const gateway = () => startGateway(testConfig(backends.urls, {}, SPLIT_RULES), { canaryTickMs: 3_600_000 });
 
-const admin = async (gw: RunningGateway, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${gw.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
-};
 const liveRules = async (gw: RunningGateway) => (await admin(gw, 'GET', '/admin/rules')).body;
 
 const spec = (stepSeconds: number) => ({

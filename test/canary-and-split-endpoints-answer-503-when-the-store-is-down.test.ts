@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, useStack } from './helpers/stack.ts';
+import { useStack } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { waitFor } from './helpers/wait.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
 const RULES: Ruleset = {
@@ -15,7 +17,7 @@ const stack = useStack(() => ({ redis: true, rules: RULES }));
 
 test('with the store down, the canary and split endpoints answer 503 store_unavailable, not 500', async () => {
   const spec = { rule: 'v1-canary', backend: 'next', steps: [20, 100], stepSeconds: 60, gates: { max5xxRatio: 0.01, maxP99Ms: 800, minRequests: 10 } };
-  assert.equal((await adminCall(stack.gw, 'PUT', '/admin/canary', spec)).status, 201, 'a rollout runs before the outage');
+  assert.equal((await admin(stack.gw, 'PUT', '/admin/canary', spec)).status, 201, 'a rollout runs before the outage');
   await stack.redis.stop();
 
   const calls: [string, string, unknown?][] = [
@@ -27,19 +29,13 @@ test('with the store down, the canary and split endpoints answer 503 store_unava
     ['GET', '/admin/split'],
   ];
   for (const [method, path, body] of calls) {
-    const res = await adminCall(stack.gw, method, path, body);
-    const answer = await res.json();
+    const res = await admin(stack.gw, method, path, body);
+    const answer = res.body;
     assert.equal(res.status, 503, `${method} ${path}: ${JSON.stringify(answer)}`);
     assert.equal(answer.error, 'store_unavailable', `${method} ${path}`);
   }
 
   await stack.redis.start();
-  const until = Date.now() + 5000;
-  for (;;) {
-    const res = await adminCall(stack.gw, 'GET', '/admin/canary');
-    if (res.status === 200) break;
-    await res.arrayBuffer();
-    assert.ok(Date.now() < until, 'the canary endpoint answers again once the store is back');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // The canary endpoint answers again once the store is back.
+  await waitFor(() => admin(stack.gw, 'GET', '/admin/canary'), (res) => res.status === 200, { what: 'GET /admin/canary answered 200' });
 });

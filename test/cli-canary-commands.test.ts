@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.ts';
-import { ADMIN_TOKEN, DEFAULT_RULES, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { DEFAULT_RULES, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 const RULES = {
   rules: [...DEFAULT_RULES.rules, { name: 'v1-canary', match: { apiVersion: 'v1' as const }, split: [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }], stickyBy: 'order' as const }],
@@ -29,7 +30,7 @@ after(async () => { await gw.close(); await backends.close(); rmSync(dir, { recu
 
 const cutover = (...args: string[]) => runCli(gw.adminUrl, args);
 const nextWeight = async () => {
-  const r = await (await fetch(`${gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+  const r = (await admin(gw, 'GET', '/admin/rules')).body;
   return r.rules.find((x: { name: string }) => x.name === 'v1-canary').split.find((e: { backend: string }) => e.backend === 'next').weight;
 };
 

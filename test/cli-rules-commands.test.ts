@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.ts';
-import {
-  ADMIN_TOKEN, orderId, READONLY_TOKEN, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { orderId, READONLY_TOKEN, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 let backends: Backends;
 let gw: RunningGateway;
@@ -21,7 +20,7 @@ after(async () => { await gw.close(); await backends.close(); rmSync(dir, { recu
 /** Runs the CLI as an operator would, against this gateway (URL and token from the environment unless `env` says otherwise). */
 const cutover = (args: string[], env: Record<string, string> = {}) => runCli(gw.adminUrl, args, env);
 const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
-const current = async () => (await fetch(`${gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+const current = async () => (await admin(gw, 'GET', '/admin/rules')).body;
 const routeV1 = async (merchant: string) => {
   const res = await fetch(`${gw.url}/api/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())) });
   await res.arrayBuffer();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { EventEmitter } from 'node:events';
 import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { waitFor } from './helpers/wait.ts';
 
 // No proxy, agent, timer or listener per request: after 10,000 requests the process holds
 // what it held after a warm-up, and the upstream pool stays within maxSockets.
@@ -40,7 +41,9 @@ async function load(total: number): Promise<Map<number, number>> {
   });
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => { while (sent < total) await one(sent++); }));
   agent.destroy();
-  await new Promise((r) => setTimeout(r, 100));
+  // The gateway has seen every client connection close before anything is counted.
+  const open = () => new Promise<number>((resolve, reject) => gw.dataServer.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  await waitFor(open, (n) => n === 0, { what: 'client connections closed at the gateway', everyMs: 10 });
   return statuses;
 }
 

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, merchantPost, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { merchantPost, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 // Unpinned ids all go to next: a legacy payment whose id was never pinned would be misrouted,
 // so these tests see at once whether the gateway pinned the id of a create it could not answer.
@@ -21,8 +22,8 @@ after(async () => { backends.legacy.controls.latencyMs = 0; await gw.close(); aw
 async function pinOf(id: string, timeoutMs = 5000): Promise<string | undefined> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const r = await adminCall(gw, 'GET', `/admin/pins/${id}`);
-    if (r.status === 200) return (await r.json()).backend;
+    const r = await admin(gw, 'GET', `/admin/pins/${id}`);
+    if (r.status === 200) return r.body.backend;
     if (Date.now() > until) return undefined;
     await new Promise((res) => setTimeout(res, 50));
   }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, merchantPost, orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
+import { merchantPost, orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 const stack = useStack();
 
@@ -14,7 +15,7 @@ test('v1 goes to legacy, v2 to next, a flagged merchant to next', async () => {
   assert.equal(r2.status, 201);
   assert.equal(r2.headers.get('x-cutover-backend'), 'next');
   assert.equal(r2.headers.get('x-cutover-reason'), 'rule:v2-to-next');
-  assert.equal((await adminCall(gw, 'PUT', '/admin/merchants/M-F', { backend: 'next' })).status, 200);
+  assert.equal((await admin(gw, 'PUT', '/admin/merchants/M-F', { backend: 'next' })).status, 200);
   const r3 = await merchantPost(gw, '/api/v1/payments', 'M-F', v1Create(orderId()));
   assert.equal(r3.status, 200);
   assert.equal(r3.headers.get('x-cutover-backend'), 'next');

@@ -1,11 +1,9 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create, v2Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { DEFAULT_RULES, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { useGateways } from './helpers/gateways.ts';
 
 const HALF = {
   name: 'v1-half', match: { apiVersion: 'v1' as const }, stickyBy: 'merchant' as const,
@@ -19,21 +17,11 @@ const TO_LEGACY = MERCHANTS.filter((m) => bySplit(m) === 'next').slice(0, 2);
 const where = (m: string) => (TO_NEXT.includes(m) ? 'next' : TO_LEGACY.includes(m) ? 'legacy' : bySplit(m));
 const EXPECTED_NEXT = MERCHANTS.filter((m) => where(m) === 'next').length;
 
-let redis: TestRedis;
-let backends: Backends;
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const rules = { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' };
-  a = await startGateway(testConfig(backends.urls, {}, rules), { redisUrl: redis.url });
-  b = await startGateway(testConfig(backends.urls, {}, rules), { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+useGateways(() => ({ rules: { rules: [...DEFAULT_RULES.rules, HALF], default: 'legacy' }, onStarted: (gws) => { [a, b] = gws; } }));
 
-const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-const getJson = async (gw: RunningGateway, path: string) => (await fetch(`${gw.adminUrl}${path}`, { headers: auth })).json();
+const getJson = async (gw: RunningGateway, path: string) => (await admin(gw, 'GET', path)).body;
 const create = async (gw: RunningGateway, version: 'v1' | 'v2', merchant: string, order = orderId()) => {
   const res = await fetch(`${gw.url}/api/${version}/payments`, {
     method: 'POST',
@@ -47,8 +35,8 @@ const create = async (gw: RunningGateway, version: 'v1' | 'v2', merchant: string
 
 test('the split view puts configured weights beside the actual shares of new transactions, summed over instances', async () => {
   assert.ok(TO_NEXT.length === 6 && TO_LEGACY.length === 2, 'the merchant sample covers both sides');
-  for (const m of TO_NEXT) assert.equal((await fetch(`${a.adminUrl}/admin/merchants/${m}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: '{"backend":"next"}' })).status, 200);
-  for (const m of TO_LEGACY) assert.equal((await fetch(`${a.adminUrl}/admin/merchants/${m}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: '{"backend":"legacy"}' })).status, 200);
+  for (const m of TO_NEXT) assert.equal((await admin(a, 'PUT', `/admin/merchants/${m}`, { backend: 'next' })).status, 200);
+  for (const m of TO_LEGACY) assert.equal((await admin(a, 'PUT', `/admin/merchants/${m}`, { backend: 'legacy' })).status, 200);
 
   const repeatOrder = orderId();
   for (const [i, m] of MERCHANTS.entries()) {
@@ -90,9 +78,7 @@ test('/metrics exposes the effective and configured ratios of the split rule', a
 });
 
 test('once the split rule is gone, its series leave /metrics and the split view is empty', async () => {
-  const put = await fetch(`${a.adminUrl}/admin/rules`, {
-    method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(DEFAULT_RULES),
-  });
+  const put = await admin(a, 'PUT', '/admin/rules', DEFAULT_RULES);
   assert.equal(put.status, 200);
   assert.deepEqual((await getJson(a, '/admin/split')).rules, []);
   const text = await (await fetch(`${a.adminUrl}/metrics`)).text();

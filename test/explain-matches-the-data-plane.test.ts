@@ -1,17 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
-import { ADMIN_TOKEN, DEFAULT_RULES, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { DEFAULT_RULES, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 const stack = useStack();
 
-const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-const explain = async (q: Record<string, string>) => {
-  const res = await fetch(`${stack.gw.adminUrl}/admin/explain?${new URLSearchParams(q)}`, { headers: auth });
-  return { status: res.status, body: await res.json() };
-};
-const adminPut = (path: string, body: unknown) =>
-  fetch(`${stack.gw.adminUrl}${path}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const explain = (q: Record<string, string>) => admin(stack.gw, 'GET', `/admin/explain?${new URLSearchParams(q)}`);
+const adminPut = (path: string, body: unknown) => admin(stack.gw, 'PUT', path, body);
 const createV1 = (merchant: string, order: string) => fetch(`${stack.gw.url}/api/v1/payments`, {
   method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(order)),
 });
@@ -92,17 +88,17 @@ test('follow-ups with no pin: explain and the data plane both use the id shape, 
 
 test('pins/{id} shows where a transaction lives and until when; explain refuses an incomplete question', async () => {
   const { trade_no } = await (await createV1('M-PIN', orderId())).json();
-  const res = await fetch(`${stack.gw.adminUrl}/admin/pins/${trade_no}`, { headers: auth });
+  const res = await admin(stack.gw, 'GET', `/admin/pins/${trade_no}`);
   assert.equal(res.status, 200);
-  const pin = await res.json();
+  const pin = res.body;
   assert.equal(pin.transactionId, trade_no);
   assert.equal(pin.backend, 'legacy');
   assert.ok(Math.abs(Date.parse(pin.pinnedAt) - Date.now()) < 60_000);
   assert.equal(Date.parse(pin.expiresAt) - Date.parse(pin.pinnedAt), 400 * 86_400_000, 'pins.ttlDays after creation');
 
-  const missing = await fetch(`${stack.gw.adminUrl}/admin/pins/pay_nothing`, { headers: auth });
+  const missing = await admin(stack.gw, 'GET', '/admin/pins/pay_nothing');
   assert.equal(missing.status, 404);
-  assert.equal((await missing.json()).error, 'not_found');
+  assert.equal(missing.body.error, 'not_found');
 
   const noMerchant = await explain({ apiVersion: 'v1', orderId: 'O1' });
   assert.equal(noMerchant.status, 400);

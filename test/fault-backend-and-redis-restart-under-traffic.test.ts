@@ -1,8 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { noPinCache, useGateways, withBreaker } from './helpers/gateways.ts';
 import { listen } from '../gateway/server.ts';
 
 // Steady traffic through two instances on one Redis while the legacy backend is killed and
@@ -13,20 +13,9 @@ import { listen } from '../gateway/server.ts';
 const GATEWAY_CODES = new Set(['backend_unavailable', 'backend_timeout', 'backend_unreachable', 'backend_error', 'pin_store_unavailable']);
 const BREAKER = { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeoutMs: 300, rollingCountTimeoutMs: 2000 };
 
-let redis: TestRedis;
-let backends: Backends;
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const raw = testConfig(backends.urls);
-  const cfg = raw.backends as Record<string, Record<string, unknown>>;
-  const withBreakers = { ...raw, backends: { legacy: { ...cfg.legacy, breaker: BREAKER }, next: { ...cfg.next, breaker: BREAKER } } };
-  a = await startGateway(withBreakers, { redisUrl: redis.url });
-  b = await startGateway({ ...withBreakers, pins: { ...(raw.pins as object), cacheSize: 0 } }, { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+const shared = useGateways(() => ({ instances: [withBreaker(BREAKER), (raw: Record<string, unknown>) => noPinCache(withBreaker(BREAKER)(raw))], onStarted: (gws) => { [a, b] = gws; } }));
 
 interface Txn { version: 'v1' | 'v2'; id: string; order: string; backend: string; createdAt: number }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,18 +87,18 @@ test('backend and Redis restarts under traffic: coded 5xx or the right backend, 
   };
   const workers = [0, 1, 2, 3].map(worker);
 
-  const legacyPort = Number(new URL(backends.urls.legacy).port);
+  const legacyPort = Number(new URL(shared.backends.urls.legacy).port);
   await sleep(400);
-  backends.legacy.server.closeAllConnections();
-  await new Promise((r) => backends.legacy.server.close(r));
+  shared.backends.legacy.server.closeAllConnections();
+  await new Promise((r) => shared.backends.legacy.server.close(r));
   await sleep(600);
-  await listen(backends.legacy.server, legacyPort, '127.0.0.1');
+  await listen(shared.backends.legacy.server, legacyPort, '127.0.0.1');
   await sleep(400);
   savedAt = Date.now();
-  await redisSave(redis.port);
-  await redis.stop();
+  await redisSave(shared.redis.port);
+  await shared.redis.stop();
   await sleep(700);
-  await redis.start();
+  await shared.redis.start();
 
   // Recovery: within a few seconds, creates and follow-ups through both instances succeed again.
   const until = Date.now() + 5000;

@@ -1,42 +1,21 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
-import type { Ruleset } from '../gateway/rules.ts';
+import { HALF_SPLIT_RULES, orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
 
-const SPLIT: Ruleset = {
-  rules: [
-    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
-  ],
-  default: 'legacy',
-};
+const SPLIT = HALF_SPLIT_RULES;
 
-let redis: TestRedis;
-let backends: Backends;
+/** The second instance has no pin cache: every follow-up through it reads the pin from Redis. */
 let creator: RunningGateway;
-/** A second instance without a pin cache: every follow-up through it reads the pin from Redis. */
 let uncached: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  creator = await startGateway(testConfig(backends.urls, {}, SPLIT), { redisUrl: redis.url, keyPrefix: 'follow:' });
-  const cfg = testConfig(backends.urls, {}, SPLIT);
-  uncached = await startGateway({ ...cfg, pins: { ...(cfg.pins as object), cacheSize: 0 } }, { redisUrl: redis.url, keyPrefix: 'follow:' });
-});
-after(async () => { await creator.close(); await uncached.close(); await backends.close(); await redis.close(); });
+const shared = useGateways(() => ({ rules: SPLIT, keyPrefix: 'follow:', instances: [asIs, noPinCache], onStarted: (gws) => { [creator, uncached] = gws; } }));
 
 function call(gw: RunningGateway, method: string, path: string, merchant: string, body?: unknown, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}${path}`, {
     method,
     headers: { 'x-merchant-id': merchant, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
-
-function admin(method: string, path: string, body: unknown) {
-  return fetch(`${creator.adminUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
   });
 }
 
@@ -94,15 +73,15 @@ test('every kind of follow-up reaches the creating backend, across a split weigh
   }
   await assertAllPinned(made, merchant, 'as created');
 
-  const weights = await admin('PUT', '/admin/rules', { ...SPLIT, rules: [SPLIT.rules[0], { ...SPLIT.rules[1], split: [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }] }] });
+  const weights = await admin(creator, 'PUT', '/admin/rules', { ...SPLIT, rules: [SPLIT.rules[0], { ...SPLIT.rules[1], split: [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }] }] });
   assert.equal(weights.status, 200);
   await assertAllPinned(made, merchant, 'after the split went 0/100');
 
-  assert.equal((await admin('PUT', `/admin/merchants/${merchant}`, { backend: 'next' })).status, 200);
+  assert.equal((await admin(creator, 'PUT', `/admin/merchants/${merchant}`, { backend: 'next' })).status, 200);
   await assertAllPinned(made, merchant, 'with the merchant flagged to next');
-  assert.equal((await admin('DELETE', `/admin/merchants/${merchant}`, {})).status, 200);
+  assert.equal((await admin(creator, 'DELETE', `/admin/merchants/${merchant}`, {})).status, 200);
 
-  assert.equal((await admin('PUT', '/admin/rules', { rules: [{ name: 'all-v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }, SPLIT.rules[0]], default: 'next' })).status, 200);
+  assert.equal((await admin(creator, 'PUT', '/admin/rules', { rules: [{ name: 'all-v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }, SPLIT.rules[0]], default: 'next' })).status, 200);
   await assertAllPinned(made, merchant, 'after a rule flip');
 
   // New creates do follow the new rules, so the rules above really would have moved these.
@@ -121,19 +100,19 @@ test('every kind of follow-up reaches the creating backend, across a split weigh
 
 test('an Idempotency-Key reused for another order does not drag that order off the backend its rules chose', async () => {
   const merchant = 'M-reuse';
-  await admin('PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }], default: 'legacy' });
+  await admin(creator, 'PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }], default: 'legacy' });
   const key = orderId('reused');
   const first = await call(creator, 'POST', '/api/v1/payments', merchant, v1Create(orderId('r1')), { 'idempotency-key': key });
   assert.equal(first.headers.get('x-cutover-backend'), 'legacy');
 
-  await admin('PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-next', match: { apiVersion: 'v1' }, backend: 'next' }], default: 'legacy' });
+  await admin(creator, 'PUT', '/admin/rules', { rules: [SPLIT.rules[0], { name: 'v1-next', match: { apiVersion: 'v1' }, backend: 'next' }], default: 'legacy' });
   const order = orderId('r2');
   const second = await call(creator, 'POST', '/api/v1/payments', merchant, v1Create(order), { 'idempotency-key': key });
   assert.equal(second.status, 200);
   const backend = second.headers.get('x-cutover-backend')!;
   const tradeNo = (await second.json()).trade_no;
   // Wherever the payment was made, every follow-up by order number and by id must find it there.
-  assert.ok(backends[backend as 'legacy' | 'next'].state.store.findByOrder(merchant, order));
+  assert.ok(shared.backends[backend as 'legacy' | 'next'].state.store.findByOrder(merchant, order));
   for (const gw of [creator, uncached]) {
     const byOrder = await call(gw, 'GET', `/api/v1/payments?out_trade_no=${order}`, merchant);
     assert.equal(byOrder.status, 200);

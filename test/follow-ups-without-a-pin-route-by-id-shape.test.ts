@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 // Payments made before Cutover existed: straight in the backends' books, so no pin names them.
 // The test config's pins.unpinned: [{ idPattern: "^pay_", backend: next }, { backend: legacy }].
@@ -18,9 +19,7 @@ before(async () => {
   // unpinned follow-ups must not care.
   gw = await startGateway(testConfig(backends.urls, {}, { rules: [{ name: 'all-next', match: { apiVersion: 'v1' }, backend: 'next' }], default: 'next' }),
     { redisUrl: redis.url, keyPrefix: 'unpinned:' });
-  const flag = await fetch(`${gw.adminUrl}/admin/merchants/${MERCHANT}`, {
-    method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ backend: 'next' }),
-  });
+  const flag = await admin(gw, 'PUT', `/admin/merchants/${MERCHANT}`, { backend: 'next' });
   assert.equal(flag.status, 200);
   const book = { amount: 1000, currency: 'CNY', description: 'made before the cutover', via: 'v1' as const };
   onLegacy = backends.legacy.state.store.create(MERCHANT, { orderNo: orderId('old-l'), ...book }).payment;

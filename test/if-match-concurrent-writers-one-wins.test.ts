@@ -1,27 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, DEFAULT_RULES, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { useGateways } from './helpers/gateways.ts';
+import { DEFAULT_RULES, type RunningGateway } from './helpers/stack.ts';
 
-let redis: TestRedis;
-let backends: Backends;
 let instances: RunningGateway[];
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  instances = [
-    await startGateway(testConfig(backends.urls), { redisUrl: redis.url }),
-    await startGateway(testConfig(backends.urls), { redisUrl: redis.url }),
-  ];
-});
-after(async () => {
-  for (const gw of instances) await gw.close();
-  await backends.close();
-  await redis.close();
-});
+useGateways(() => ({ onStarted: (gws) => { instances = gws; } }));
 
-const getRules = async (gw: RunningGateway) =>
-  (await fetch(`${gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+const getRules = async (gw: RunningGateway) => (await admin(gw, 'GET', '/admin/rules')).body;
 
 test('writers racing on the same If-Match through two instances: exactly one wins, every other gets 409', async () => {
   for (let round = 0; round < 3; round++) {
@@ -32,12 +18,8 @@ test('writers racing on the same If-Match through two instances: exactly one win
       ruleset: { rules: DEFAULT_RULES.rules, default: i % 2 ? 'next' : 'legacy' },
     }));
     const answers = await Promise.all(writers.map(async (w) => {
-      const res = await fetch(`${w.via.adminUrl}/admin/rules`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'if-match': `"${version}"` },
-        body: JSON.stringify({ ...w.ruleset, comment: w.comment }),
-      });
-      return { writer: w, status: res.status, body: await res.json() };
+      const res = await admin(w.via, 'PUT', '/admin/rules', { ...w.ruleset, comment: w.comment }, { headers: { 'if-match': `"${version}"` } });
+      return { writer: w, status: res.status, body: res.body };
     }));
 
     const winners = answers.filter((a) => a.status === 200);
@@ -58,24 +40,20 @@ test('writers racing on the same If-Match through two instances: exactly one win
       assert.equal(now.default, winners[0].writer.ruleset.default);
     }
   }
-  const history = await (await fetch(`${instances[1].adminUrl}/admin/rules/history`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+  const history = (await admin(instances[1], 'GET', '/admin/rules/history')).body;
   assert.deepEqual(history.versions.map((v: { version: number }) => v.version), [1, 2, 3, 4]);
 });
 
 test('writers racing without If-Match all succeed, in consecutive versions, each audited against the version it replaced', async () => {
   const { version } = await getRules(instances[0]);
   const answers = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
-    const res = await fetch(`${instances[i % 2].adminUrl}/admin/rules`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ rules: DEFAULT_RULES.rules, default: i % 2 ? 'next' : 'legacy', comment: `racer ${i}` }),
-    });
-    return { status: res.status, body: await res.json() };
+    const res = await admin(instances[i % 2], 'PUT', '/admin/rules', { rules: DEFAULT_RULES.rules, default: i % 2 ? 'next' : 'legacy', comment: `racer ${i}` });
+    return { status: res.status, body: res.body };
   }));
   assert.ok(answers.every((a) => a.status === 200), JSON.stringify(answers.map((a) => a.status)));
   assert.deepEqual(answers.map((a) => a.body.version).sort((x, y) => x - y), Array.from({ length: 8 }, (_, i) => version + 1 + i));
 
-  const { entries } = await (await fetch(`${instances[0].adminUrl}/admin/audit?limit=8`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+  const { entries } = (await admin(instances[0], 'GET', '/admin/audit?limit=8')).body;
   assert.equal(entries.length, 8);
   for (const e of entries) {
     assert.equal(e.action, 'rules.put');

@@ -1,17 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, DEFAULT_RULES, useStack } from './helpers/stack.ts';
+import { adminApi } from './helpers/admin.ts';
+import { DEFAULT_RULES, useStack } from './helpers/stack.ts';
 
 const stack = useStack();
 
-const putRules = (body: unknown, ifMatch?: string) => fetch(`${stack.gw.adminUrl}/admin/rules`, {
-  method: 'PUT',
-  headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...(ifMatch === undefined ? {} : { 'if-match': ifMatch }) },
-  body: JSON.stringify(body),
-});
+/** `PUT /admin/rules` on the admin app, with `If-Match` when given. */
+const putRules = (body: object, ifMatch?: string) => {
+  const req = adminApi(stack.gw).put('/admin/rules');
+  return (ifMatch === undefined ? req : req.set('if-match', ifMatch)).send(body);
+};
 const current = async () => {
-  const res = await fetch(`${stack.gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  return { etag: res.headers.get('etag')!, body: await res.json() };
+  const res = await adminApi(stack.gw).get('/admin/rules');
+  return { etag: res.headers.etag as string, body: res.body };
 };
 const withDefault = (backend: string) => ({ rules: DEFAULT_RULES.rules, default: backend });
 
@@ -24,7 +25,7 @@ test('two operators read the same version: the first write wins, the second gets
   assert.equal(first.status, 200);
   const second = await putRules({ ...withDefault('legacy'), comment: 'operator B' }, b.etag);
   assert.equal(second.status, 409);
-  const err = await second.json();
+  const err = second.body;
   assert.equal(err.error, 'version_conflict');
   assert.equal(err.details.current, a.body.version + 1, 'the conflict names the version to re-read');
 
@@ -36,7 +37,7 @@ test('two operators read the same version: the first write wins, the second gets
   // Operator B re-reads and retries on the fresh ETag.
   const retry = await putRules({ ...withDefault('legacy'), comment: 'operator B again' }, after.etag);
   assert.equal(retry.status, 200);
-  assert.equal((await retry.json()).version, after.body.version + 1);
+  assert.equal(retry.body.version, after.body.version + 1);
 });
 
 test('If-Match accepts the ETag strong or weak, "*" and a bare number; without it the write is unconditional', async () => {
@@ -46,7 +47,7 @@ test('If-Match accepts the ETag strong or weak, "*" and a bare number; without i
     const res = await putRules(withDefault(version % 2 ? 'next' : 'legacy'), ifMatch);
     assert.equal(res.status, 200, `If-Match ${ifMatch}`);
     version += 1;
-    assert.equal((await res.json()).version, version);
+    assert.equal(res.body.version, version);
   }
 });
 
@@ -55,7 +56,7 @@ test('a malformed If-Match is refused with 400, not treated as unconditional', a
   for (const bad of ['"abc"', 'three', '"3', '"1", "2"']) {
     const res = await putRules(withDefault('next'), bad);
     assert.equal(res.status, 400, `If-Match ${bad}`);
-    assert.equal((await res.json()).error, 'invalid_header');
+    assert.equal(res.body.error, 'invalid_header');
   }
   assert.equal((await current()).body.version, before);
 });

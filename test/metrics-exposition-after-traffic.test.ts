@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 // SPEC 9: prom-client metrics with Prometheus naming, on the admin port.
 
@@ -84,9 +85,7 @@ test('breaker state, pin operations, store errors and the ruleset version', asyn
   assert.equal(value(samples, 'cutover_pin_operations_total', { op: 'lookup', outcome: 'hit' }), 1);
   assert.equal(value(samples, 'cutover_store_errors_total'), 0);
   assert.equal(value(samples, 'cutover_rules_version'), 1);
-  const put = await fetch(`${gw.adminUrl}/admin/rules`, {
-    method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...DEFAULT_RULES, comment: 'metrics test' }),
-  });
+  const put = await admin(gw, 'PUT', '/admin/rules', { ...DEFAULT_RULES, comment: 'metrics test' });
   assert.equal(put.status, 200);
   samples = parseExposition(await metricsText());
   assert.equal(value(samples, 'cutover_rules_version'), 2);

@@ -1,26 +1,20 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
+import { orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
 
 const DAY = 86_400_000;
 const TTL_DAYS = 400;
-let redis: TestRedis;
-let backends: Backends;
 let clock = Date.now();
 let cached: RunningGateway;
 let uncached: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const cfg = testConfig(backends.urls);
-  const opts = { redisUrl: redis.url, keyPrefix: 'expiry:', now: () => clock };
-  cached = await startGateway(cfg, opts);
-  uncached = await startGateway({ ...cfg, pins: { ...(cfg.pins as object), cacheSize: 0 } }, opts);
-});
-after(async () => { await cached.close(); await uncached.close(); await backends.close(); await redis.close(); });
+useGateways(() => ({
+  keyPrefix: 'expiry:', now: () => clock, instances: [asIs, noPinCache],
+  onStarted: (gws) => { [cached, uncached] = gws; },
+}));
 
-const pinOf = (gw: RunningGateway, id: string) => fetch(`${gw.adminUrl}/admin/pins/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+const pinOf = (gw: RunningGateway, id: string) => admin(gw, 'GET', `/admin/pins/${id}`);
 
 async function create(gw: RunningGateway, merchant: string, order = orderId('exp')): Promise<{ id: string; order: string }> {
   const r = await fetch(`${gw.url}/api/v1/payments`, {
@@ -35,7 +29,7 @@ test(`a pin answers until ttlDays (${TTL_DAYS}) after it was made, and is gone f
   const { id } = await create(cached, 'M-exp');
   const first = await pinOf(uncached, id);
   assert.equal(first.status, 200);
-  const pin = await first.json();
+  const pin = first.body;
   assert.equal(pin.backend, 'legacy');
   const pinnedAt = Date.parse(pin.pinnedAt);
   assert.ok(Math.abs(pinnedAt - clock) < 1000, `pinnedAt ${pin.pinnedAt}`);
@@ -45,7 +39,7 @@ test(`a pin answers until ttlDays (${TTL_DAYS}) after it was made, and is gone f
     clock = pinnedAt + TTL_DAYS * DAY - 1000;
     const late = await pinOf(gw, id);
     assert.equal(late.status, 200, 'one second before expiry');
-    assert.equal((await late.json()).expiresAt, pin.expiresAt);
+    assert.equal(late.body.expiresAt, pin.expiresAt);
     clock = pinnedAt + TTL_DAYS * DAY;
     assert.equal((await pinOf(gw, id)).status, 404, 'at expiry');
   }
@@ -56,9 +50,7 @@ test('once expired, an order number can be pinned again by the rules of the day,
   const merchant = 'M-exp2';
   const { id, order } = await create(cached, merchant);
   // The merchant moves to next; while the pin lives the order stays on legacy.
-  const flag = await fetch(`${cached.adminUrl}/admin/merchants/${merchant}`, {
-    method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ backend: 'next' }),
-  });
+  const flag = await admin(cached, 'PUT', `/admin/merchants/${merchant}`, { backend: 'next' });
   assert.equal(flag.status, 200);
   const query = (gw: RunningGateway) => fetch(`${gw.url}/api/v1/payments?out_trade_no=${order}`, { headers: { 'x-merchant-id': merchant } });
   clock += (TTL_DAYS - 1) * DAY;
@@ -82,5 +74,5 @@ test('a gateway whose clock is far behind the Redis server keeps its pins (hashe
   const { id } = await create(cached, 'M-exp3');
   const r = await pinOf(uncached, id);
   assert.equal(r.status, 200);
-  assert.equal((await r.json()).backend, 'legacy');
+  assert.equal(r.body.backend, 'legacy');
 });

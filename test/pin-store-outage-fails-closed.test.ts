@@ -1,25 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
+import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
 
 const M = 'M-outage';
-let redis: TestRedis;
-let backends: Backends;
 /** Created the payments, so it has their pins cached. */
 let seen: RunningGateway;
 /** Never saw them, and caches nothing. */
 let blind: RunningGateway;
-const opened: RunningGateway[] = [];
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const cfg = testConfig(backends.urls);
-  seen = await startGateway(cfg, { redisUrl: redis.url });
-  blind = await startGateway({ ...cfg, pins: { ...(cfg.pins as object), cacheSize: 0 } }, { redisUrl: redis.url });
-  opened.push(seen, blind);
-});
-after(async () => { for (const g of opened) await g.close(); await backends.close(); await redis.close(); });
+const shared = useGateways(() => ({ instances: [asIs, noPinCache], onStarted: (gws) => { [seen, blind] = gws; } }));
 
 function call(gw: RunningGateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}${path}`, {
@@ -56,7 +45,7 @@ test('with Redis down: cached pins still route, uncached ones and creates fail c
   assert.equal(next.status, 201);
   const nextId: string = (await next.json()).id;
 
-  await redis.stop();
+  await shared.redis.stop();
 
   // The instance that made the pins serves every follow-up from its cache.
   for (const [method, path, body] of [
@@ -70,11 +59,11 @@ test('with Redis down: cached pins still route, uncached ones and creates fail c
   }
 
   // The other instance cannot know where they live and refuses rather than guess.
-  const legacyCalls = backends.legacy.state.requests;
+  const legacyCalls = shared.backends.legacy.state.requests;
   await refused(await call(blind, 'GET', `/api/v1/payments/${legacyId}`));
   await refused(await call(blind, 'GET', `/api/v1/payments?out_trade_no=${legacyOrder}`));
   await refused(await call(blind, 'POST', `/api/v1/payments/${legacyId}/close`));
-  assert.equal(backends.legacy.state.requests, legacyCalls);
+  assert.equal(shared.backends.legacy.state.requests, legacyCalls);
 
   // An id that an idPattern settles needs no store.
   const byShape = await call(blind, 'GET', `/api/v2/payments/${nextId}`);
@@ -83,15 +72,15 @@ test('with Redis down: cached pins still route, uncached ones and creates fail c
   assert.equal(byShape.headers.get('x-cutover-reason'), 'unpinned');
 
   // A create cannot be pinned, so it is not forwarded at all.
-  const nextPayments = backends.next.state.store.paymentCount;
-  const legacyPayments = backends.legacy.state.store.paymentCount;
+  const nextPayments = shared.backends.next.state.store.paymentCount;
+  const legacyPayments = shared.backends.legacy.state.store.paymentCount;
   await refused(await createV1(seen));
   await refused(await createV2(blind));
-  assert.equal(backends.next.state.store.paymentCount, nextPayments);
-  assert.equal(backends.legacy.state.store.paymentCount, legacyPayments);
+  assert.equal(shared.backends.next.state.store.paymentCount, nextPayments);
+  assert.equal(shared.backends.legacy.state.store.paymentCount, legacyPayments);
 
   // The store comes back (empty: no persistence in tests); both instances resume without a restart.
-  await redis.start();
+  await shared.redis.start();
   for (const gw of [seen, blind]) {
     const order = orderId('back');
     const r = await until2xx(() => createV1(gw, order), 15_000);
@@ -103,16 +92,14 @@ test('with Redis down: cached pins still route, uncached ones and creates fail c
 });
 
 test('after the store comes back empty, an instance started then reads the backend codes earlier instances write with', async () => {
-  await redis.stop();
-  await redis.start();
+  await shared.redis.stop();
+  await shared.redis.start();
   // The running instance reconnects and writes its pins again (poll until it can).
   const first = await until2xx(() => createV2(seen), 15_000);
   assert.equal(first.status, 201);
   // A new instance whose config lists the backends in the other order, so that it would number them the other way.
-  const cfg = testConfig(backends.urls);
-  const reversed = { ...cfg, backends: { next: (cfg.backends as any).next, legacy: (cfg.backends as any).legacy }, pins: { ...(cfg.pins as object), cacheSize: 0 } };
-  const late = await startGateway(reversed, { redisUrl: redis.url });
-  opened.push(late);
+  const reversed = (raw: Record<string, unknown>) => ({ ...raw, backends: { next: (raw.backends as any).next, legacy: (raw.backends as any).legacy } });
+  const late = await shared.start((raw) => noPinCache(reversed(raw)));
   const order = orderId('codes');
   const made = await createV2(seen, order);
   assert.equal(made.status, 201);

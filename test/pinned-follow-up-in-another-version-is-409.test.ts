@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { orderId, useStack, v1Create } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
   // Default rules: v1 to legacy, v2 to next.
 const stack = useStack(() => ({ redis: true, keyPrefix: 'mismatch:' }));
@@ -57,9 +58,7 @@ test('a v2 create reusing the order number of a v1 payment pinned to legacy is 4
 });
 
 test('a v1 payment pinned to next answers v2 follow-ups, since next speaks both', async () => {
-  const flag = await fetch(`${stack.gw.adminUrl}/admin/merchants/M-409n`, {
-    method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ backend: 'next' }),
-  });
+  const flag = await admin(stack.gw, 'PUT', '/admin/merchants/M-409n', { backend: 'next' });
   assert.equal(flag.status, 200);
   const order = orderId('nx');
   const created = await fetch(`${stack.gw.url}/api/v1/payments`, {

@@ -1,18 +1,13 @@
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { noPinCache, useGateways } from './helpers/gateways.ts';
+import { orderId, v1Create, v2Create } from './helpers/stack.ts';
 
-let redis: TestRedis;
-let backends: Backends;
 let probe: Redis;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  probe = new Redis(redis.url);
-});
-after(async () => { probe.disconnect(); await backends.close(); await redis.close(); });
+// Each test starts its instances. Long refresh, so that no periodic re-read of rules lands inside the measurement.
+const shared = useGateways(() => ({ instances: 0, overrides: { redis: { refreshSeconds: 3600 } }, onStarted: () => { probe = new Redis(shared.redis.url); } }));
+after(() => probe?.disconnect());
 
 /** Calls per command since the last CONFIG RESETSTAT, without the probe's own INFO. */
 async function commandCalls(): Promise<Record<string, number>> {
@@ -23,9 +18,7 @@ async function commandCalls(): Promise<Record<string, number>> {
 }
 
 test('a follow-up by id on an instance without a pin cache costs one Redis command (one script call over every live window); a query by order two', async () => {
-  // Long refresh, so that no periodic re-read of rules lands inside the measurement.
-  const cfg = testConfig(backends.urls, { redis: { refreshSeconds: 3600 } });
-  const creator = await startGateway(cfg, { redisUrl: redis.url });
+  const creator = await shared.start();
   const made: { v: 'v1' | 'v2'; id: string; order: string }[] = [];
   for (let i = 0; i < 10; i++) {
     const order = orderId('rt');
@@ -37,8 +30,8 @@ test('a follow-up by id on an instance without a pin cache costs one Redis comma
     const body = await r.json();
     made.push({ v: v2 ? 'v2' : 'v1', id: v2 ? body.id : body.trade_no, order });
   }
-  await creator.close();
-  const follower = await startGateway({ ...cfg, pins: { ...(cfg.pins as object), cacheSize: 0 } }, { redisUrl: redis.url });
+  await shared.close(creator);
+  const follower = await shared.start(noPinCache);
   try {
     await probe.config('RESETSTAT');
     let n = 0;
@@ -62,6 +55,6 @@ test('a follow-up by id on an instance without a pin cache costs one Redis comma
     assert.equal(calls.hget, 2 * (byId + 2 * byOrder));
     assert.deepEqual(Object.keys(calls).filter((c) => !['evalsha', 'eval', 'hget', 'config|resetstat'].includes(c)), []);
   } finally {
-    await follower.close();
+    await shared.close(follower);
   }
 });

@@ -1,7 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { asIs, noPinCache, useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
 const TRANSACTIONS = 300;
@@ -18,20 +19,7 @@ const STATES: Ruleset[] = [
     { name: 'some-merchants', match: { merchants: ['M-c1', 'M-c3'], apiVersion: 'v1' }, backend: 'next' }], default: 'legacy' },
 ];
 
-let redis: TestRedis;
-let backends: Backends;
-let gws: RunningGateway[];
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const cfg = testConfig(backends.urls, {}, STATES[0]);
-  const opts = { redisUrl: redis.url, keyPrefix: 'churn:' };
-  gws = [
-    await startGateway(cfg, opts),
-    await startGateway({ ...cfg, pins: { ...(cfg.pins as object), cacheSize: 0 } }, opts),
-  ];
-});
-after(async () => { for (const g of gws) await g.close(); await backends.close(); await redis.close(); });
+const shared = useGateways(() => ({ rules: STATES[0], keyPrefix: 'churn:', instances: [asIs, noPinCache] }));
 
 function call(gw: RunningGateway, method: string, path: string, merchant: string, body?: unknown, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}${path}`, {
@@ -40,18 +28,14 @@ function call(gw: RunningGateway, method: string, path: string, merchant: string
   });
 }
 
-const admin = (method: string, path: string, body: unknown) => fetch(`${gws[0].adminUrl}${path}`, {
-  method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-});
-
 test(`${TRANSACTIONS} transactions followed up while rules and flags change in parallel: no follow-up is answered 404`, async () => {
   let changes = 0;
   /** One rule change and one flag change, made while the other workers' transactions are in flight. */
   async function change(): Promise<void> {
     const n = changes++;
-    assert.equal((await admin('PUT', '/admin/rules', STATES[n % STATES.length])).status, 200);
+    assert.equal((await admin(shared.gws[0], 'PUT', '/admin/rules', STATES[n % STATES.length])).status, 200);
     const merchant = MERCHANTS[n % MERCHANTS.length];
-    const flag = n % 3 === 0 ? await admin('DELETE', `/admin/merchants/${merchant}`, {}) : await admin('PUT', `/admin/merchants/${merchant}`, { backend: n % 2 ? 'next' : 'legacy' });
+    const flag = n % 3 === 0 ? await admin(shared.gws[0], 'DELETE', `/admin/merchants/${merchant}`, {}) : await admin(shared.gws[0], 'PUT', `/admin/merchants/${merchant}`, { backend: n % 2 ? 'next' : 'legacy' });
     assert.ok(flag.status === 200 || flag.status === 404);
   }
 
@@ -69,8 +53,8 @@ test(`${TRANSACTIONS} transactions followed up while rules and flags change in p
       const i = next++;
       if (i % 10 === 0) await change();
       const merchant = MERCHANTS[i % MERCHANTS.length];
-      const viaCreate = gws[i % 2];
-      const viaFollow = gws[(i + w) % 2];
+      const viaCreate = shared.gws[i % 2];
+      const viaFollow = shared.gws[(i + w) % 2];
       const order = orderId('churn');
       const v2 = i % 3 === 0;
       const created = v2
@@ -104,7 +88,7 @@ test(`${TRANSACTIONS} transactions followed up while rules and flags change in p
   assert.deepEqual(misrouted, []);
   assert.equal(followUps, TRANSACTIONS * 4);
   assert.deepEqual([...statuses.keys()].sort(), [200, 201]);
-  // The churn was real: v1 payments were made on both backends.
+  // The churn was real: v1 payments were made on both shared.backends.
   assert.equal(changes, TRANSACTIONS / 10);
   assert.ok(v1CreatedOn.legacy > 0 && v1CreatedOn.next > 0, JSON.stringify(v1CreatedOn));
 });

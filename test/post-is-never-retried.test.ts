@@ -1,38 +1,29 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
-import { startFlakyBackend, type FlakyBackend } from './helpers/raw-http.ts';
+import { orderId, useStack, v1Create } from './helpers/stack.ts';
 
 // SPEC 7: no request with a body is retried by the gateway, and a payment POST is never
 // replayed, even without a body. The legacy backend here resets the connection after the
 // request reached it: a retry would be a second payment, refund or close.
 
-let backends: Backends;
-let flaky: FlakyBackend;
-let gw: RunningGateway;
-before(async () => {
-  backends = await startBackends();
-  flaky = await startFlakyBackend();
-  gw = await startGateway(testConfig({ legacy: flaky.url, next: backends.urls.next }));
-});
-after(async () => { await gw.close(); await flaky.close(); await backends.close(); });
+const stack = useStack(() => ({ flakyLegacy: true }));
 
 async function postOnce(path: string, body: string | undefined): Promise<{ status: number; json: Record<string, unknown>; reached: number }> {
-  flaky.resetNext = 1;
-  const before = flaky.requests;
+  stack.flaky.resetNext = 1;
+  const before = stack.flaky.requests;
   const headers: Record<string, string> = { 'x-merchant-id': 'M-NORETRY' };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers, body });
-  return { status: res.status, json: await res.json(), reached: flaky.requests - before };
+  const res = await fetch(`${stack.gw.url}${path}`, { method: 'POST', headers, body });
+  return { status: res.status, json: await res.json(), reached: stack.flaky.requests - before };
 }
 
 test('a create whose connection is reset is answered 502 and reached the backend exactly once', async () => {
-  const nextBefore = backends.next.state.requests;
+  const nextBefore = stack.backends.next.state.requests;
   const { status, json, reached } = await postOnce('/api/v1/payments', JSON.stringify(v1Create(orderId())));
   assert.equal(status, 502);
   assert.equal(json.error, 'backend_error');
   assert.equal(reached, 1, 'never retried');
-  assert.equal(backends.next.state.requests, nextBefore, 'never sent elsewhere');
+  assert.equal(stack.backends.next.state.requests, nextBefore, 'never sent elsewhere');
 });
 
 test('an unmodelled POST with a body is not retried either', async () => {
@@ -48,7 +39,7 @@ test('a close (a POST without a body) is not retried', async () => {
 });
 
 test('the same calls go through once the backend behaves', async () => {
-  const res = await fetch(`${gw.url}/api/v1/things`, { method: 'POST', headers: { 'x-merchant-id': 'M-NORETRY', 'content-type': 'application/json' }, body: '{}' });
+  const res = await fetch(`${stack.gw.url}/api/v1/things`, { method: 'POST', headers: { 'x-merchant-id': 'M-NORETRY', 'content-type': 'application/json' }, body: '{}' });
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { ok: true });
 });

@@ -1,43 +1,14 @@
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import {
-  ADMIN_TOKEN, DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { DEFAULT_RULES, routeV1Create, type Routed, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { useGateways } from './helpers/gateways.ts';
 
 const CONVERGE_MS = 2000;
-let redis: TestRedis;
-let backends: Backends;
+// No periodic re-read within the test: only pub/sub can carry the change.
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  // No periodic re-read within the test: only pub/sub can carry the change.
-  const raw = () => testConfig(backends.urls, { redis: { refreshSeconds: 3600 } });
-  a = await startGateway(raw(), { redisUrl: redis.url });
-  b = await startGateway(raw(), { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
-
-const admin = async (gw: RunningGateway, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${gw.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-};
-const createV1 = async (gw: RunningGateway, merchant: string) => {
-  const res = await fetch(`${gw.url}/api/v1/payments`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),
-  });
-  assert.equal(res.status, 200);
-  await res.arrayBuffer();
-  return { backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason'), version: Number(res.headers.get('x-cutover-rules-version')) };
-};
-type Routed = Awaited<ReturnType<typeof createV1>>;
+useGateways(() => ({ overrides: { redis: { refreshSeconds: 3600 } }, onStarted: (gws) => { [a, b] = gws; } }));
 
 /**
  * Sends creates to `gw` until one is routed as `expected` (backend, reason and rules version);
@@ -46,7 +17,7 @@ type Routed = Awaited<ReturnType<typeof createV1>>;
 async function until(t: TestContext, what: string, gw: RunningGateway, merchant: string, expected: Routed): Promise<void> {
   const started = performance.now();
   for (;;) {
-    const r = await createV1(gw, merchant);
+    const r = await routeV1Create(gw, merchant);
     const ms = performance.now() - started;
     if (r.backend === expected.backend && r.reason === expected.reason && r.version === expected.version) {
       t.diagnostic(`${what}: converged after ${ms.toFixed(1)} ms`);
@@ -58,14 +29,14 @@ async function until(t: TestContext, what: string, gw: RunningGateway, merchant:
 }
 
 test('a rules PUT through A is live on A when it answers and reaches B within 2 s', async (t) => {
-  const start = await createV1(b, 'M-P1');
+  const start = await routeV1Create(b, 'M-P1');
   assert.deepEqual([start.backend, start.reason, start.version], ['legacy', 'default', 1]);
 
   const put = await admin(a, 'PUT', '/admin/rules', {
     rules: [...DEFAULT_RULES.rules, { name: 'v1-to-next', match: { apiVersion: 'v1' }, backend: 'next' }], default: 'legacy',
   });
   assert.equal(put.status, 200);
-  assert.deepEqual(await createV1(a, 'M-P1'), { backend: 'next', reason: 'rule:v1-to-next', version: put.body.version }, 'live on the writer at once');
+  assert.deepEqual(await routeV1Create(a, 'M-P1'), { backend: 'next', reason: 'rule:v1-to-next', version: put.body.version }, 'live on the writer at once');
 
   await until(t, 'rules PUT A→B', b, 'M-P1', { backend: 'next', reason: 'rule:v1-to-next', version: put.body.version });
   assert.equal((await admin(b, 'GET', '/admin/rules')).body.version, put.body.version);
@@ -73,10 +44,10 @@ test('a rules PUT through A is live on A when it answers and reaches B within 2 
 
 test('a merchant flag set through A routes that merchant on B; removing it through B reverts A', async (t) => {
   // v1 goes to next by rule now; flag a merchant back to legacy.
-  assert.equal((await createV1(b, 'M-PF')).backend, 'next');
+  assert.equal((await routeV1Create(b, 'M-PF')).backend, 'next');
   assert.equal((await admin(a, 'PUT', '/admin/merchants/M-PF', { backend: 'legacy' })).status, 200);
   await until(t, 'flag set A→B', b, 'M-PF', { backend: 'legacy', reason: 'merchant-flag', version: 2 });
-  assert.equal((await createV1(b, 'M-OTHER')).backend, 'next', 'only the flagged merchant moves');
+  assert.equal((await routeV1Create(b, 'M-OTHER')).backend, 'next', 'only the flagged merchant moves');
 
   assert.equal((await admin(b, 'DELETE', '/admin/merchants/M-PF')).status, 200);
   await until(t, 'flag delete B→A', a, 'M-PF', { backend: 'next', reason: 'rule:v1-to-next', version: 2 });

@@ -1,16 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { adminCall, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { routeV1Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { useGateways } from './helpers/gateways.ts';
+import { deferred } from './helpers/wait.ts';
 import type { Store } from '../gateway/store/types.ts';
 
-let redis: TestRedis;
-let backends: Backends;
 let a: RunningGateway;
 let b: RunningGateway;
 /** Full flag listings each instance's store has made since the last reset. */
 const listings = { a: 0, b: 0 };
-let delayListingOnB = 0;
+/** Failure injection, as from a slow store: while set, B's listings are read at once but handed back only when it opens. */
+let holdListingOnB: { listed: () => void; opened: Promise<void> } | null = null;
 
 type ListFlags = Store['listFlags'];
 function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
@@ -19,31 +20,21 @@ function countListings(gw: RunningGateway, on: 'a' | 'b'): void {
   store.listFlags = async () => {
     listings[on]++;
     const all = await real();
-    // Failure injection: the listing is read now but handed back late, as from a slow store.
-    if (on === 'b' && delayListingOnB > 0) await new Promise((r) => setTimeout(r, delayListingOnB));
+    const hold = on === 'b' ? holdListingOnB : null;
+    if (hold) { hold.listed(); await hold.opened; }
     return all;
   };
 }
 
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  // No periodic re-read within the test: only the change notifications carry flags.
-  const raw = () => testConfig(backends.urls, { redis: { refreshSeconds: 3600 } });
-  a = await startGateway(raw(), { redisUrl: redis.url });
-  b = await startGateway(raw(), { redisUrl: redis.url });
-  countListings(a, 'a');
-  countListings(b, 'b');
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+// No periodic re-read within the test: only the change notifications carry flags.
+useGateways(() => ({
+  overrides: { redis: { refreshSeconds: 3600 } },
+  onStarted: (gws) => { [a, b] = gws; countListings(a, 'a'); countListings(b, 'b'); },
+}));
 
 const routeV1 = async (gw: RunningGateway, merchant: string) => {
-  const res = await fetch(`${gw.url}/api/v1/payments`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),
-  });
-  assert.equal(res.status, 200);
-  await res.arrayBuffer();
-  return { backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason') };
+  const { backend, reason } = await routeV1Create(gw, merchant);
+  return { backend, reason };
 };
 
 async function until(gw: RunningGateway, merchant: string, expected: { backend: string; reason: string }): Promise<void> {
@@ -59,12 +50,12 @@ async function until(gw: RunningGateway, merchant: string, expected: { backend: 
 test('flags set and removed through A route on B, and no instance lists every flag to learn of one', async () => {
   listings.a = 0; listings.b = 0;
   for (const m of ['M-ONE-1', 'M-ONE-2', 'M-ONE-3']) {
-    assert.equal((await adminCall(a, 'PUT', `/admin/merchants/${m}`, { backend: 'next' })).status, 200);
+    assert.equal((await admin(a, 'PUT', `/admin/merchants/${m}`, { backend: 'next' })).status, 200);
   }
   assert.deepEqual(await routeV1(a, 'M-ONE-2'), { backend: 'next', reason: 'merchant-flag' }, 'live on A when the PUT answers');
   for (const m of ['M-ONE-1', 'M-ONE-2', 'M-ONE-3']) await until(b, m, { backend: 'next', reason: 'merchant-flag' });
 
-  assert.equal((await adminCall(a, 'DELETE', '/admin/merchants/M-ONE-2')).status, 200);
+  assert.equal((await admin(a, 'DELETE', '/admin/merchants/M-ONE-2')).status, 200);
   assert.deepEqual(await routeV1(a, 'M-ONE-2'), { backend: 'legacy', reason: 'default' });
   await until(b, 'M-ONE-2', { backend: 'legacy', reason: 'default' });
   assert.deepEqual(await routeV1(b, 'M-ONE-1'), { backend: 'next', reason: 'merchant-flag' }, 'the other flags stay');
@@ -73,15 +64,21 @@ test('flags set and removed through A route on B, and no instance lists every fl
 
 test('a flag changed while a full re-read is in flight is not lost when the re-read lands', async () => {
   // B's re-read lists the flags before the change and hands the listing back after the change has arrived.
-  delayListingOnB = 300;
+  const listed = deferred();
+  const opened = deferred();
+  holdListingOnB = { listed: listed.resolve, opened: opened.promise };
+  const changeAtB = deferred();
+  const off = b.store.subscribe((e) => { if (e.kind === 'flags' && e.merchant === 'M-DURING') changeAtB.resolve(); });
   try {
     const reread = b.gw.live.reload();
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await adminCall(a, 'PUT', '/admin/merchants/M-DURING', { backend: 'next' })).status, 200);
+    await listed.promise;
+    assert.equal((await admin(a, 'PUT', '/admin/merchants/M-DURING', { backend: 'next' })).status, 200);
+    await changeAtB.promise;
+    opened.resolve();
     await reread;
     await until(b, 'M-DURING', { backend: 'next', reason: 'merchant-flag' });
     await new Promise((r) => setTimeout(r, 400)); // anything still in flight on B has landed
     assert.deepEqual(await routeV1(b, 'M-DURING'), { backend: 'next', reason: 'merchant-flag' });
     assert.ok(listings.b >= 1, 'the full re-read ran');
-  } finally { delayListingOnB = 0; }
+  } finally { holdListingOnB = null; opened.resolve(); off(); }
 });

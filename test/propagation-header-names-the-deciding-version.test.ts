@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, DEFAULT_RULES, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { DEFAULT_RULES, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 const stack = useStack();
 
@@ -18,11 +19,8 @@ test('a create decided just before a rules change reports the version that decid
       method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-RACE' }, body: JSON.stringify(v1Create(orderId())),
     });
     await claiming; // decided by version 1 (default: legacy), now waiting on the store
-    const put = await fetch(`${stack.gw.adminUrl}/admin/rules`, {
-      method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ rules: DEFAULT_RULES.rules, default: 'next' }),
-    });
-    assert.equal((await put.json()).version, 2);
+    const put = await admin(stack.gw, 'PUT', '/admin/rules', { rules: DEFAULT_RULES.rules, default: 'next' });
+    assert.equal(put.body.version, 2);
     release();
     const res = await pending;
     await res.arrayBuffer();

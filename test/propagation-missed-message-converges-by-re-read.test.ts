@@ -1,32 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import {
-  DEFAULT_RULES, orderId, startBackends, startGateway, testConfig, v1Create,
-  type Backends, type RunningGateway,
-} from './helpers/stack.ts';
+import { DEFAULT_RULES, routeV1Create, type RunningGateway } from './helpers/stack.ts';
+import { useGateways, type ConfigEdit } from './helpers/gateways.ts';
 
-let redis: TestRedis;
-let backends: Backends;
+// A never re-reads on its own within the test; B re-reads every 200 ms.
+const refreshEvery = (seconds: number): ConfigEdit => (raw) => ({ ...raw, redis: { refreshSeconds: seconds } });
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  // A never re-reads on its own within the test; B re-reads every 200 ms.
-  a = await startGateway(testConfig(backends.urls, { redis: { refreshSeconds: 3600 } }), { redisUrl: redis.url });
-  b = await startGateway(testConfig(backends.urls, { redis: { refreshSeconds: 0.2 } }), { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
-
-const routeV1 = async (gw: RunningGateway, merchant: string) => {
-  const res = await fetch(`${gw.url}/api/v1/payments`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant }, body: JSON.stringify(v1Create(orderId())),
-  });
-  assert.equal(res.status, 200);
-  await res.arrayBuffer();
-  return { backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason'), version: Number(res.headers.get('x-cutover-rules-version')) };
-};
+useGateways(() => ({ instances: [refreshEvery(3600), refreshEvery(0.2)], onStarted: (gws) => { [a, b] = gws; } }));
 
 async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, withinMs: number): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -46,14 +27,14 @@ test('rules written to the store without a notification reach B by its periodic 
   );
   assert.equal(stored.version, 2);
   const expected = { backend: 'next', reason: 'rule:v1-to-next', version: 2 };
-  const { ms } = await eventually(() => routeV1(b, 'M-RR'), (r) => JSON.stringify(r) === JSON.stringify(expected), 2000);
+  const { ms } = await eventually(() => routeV1Create(b, 'M-RR'), (r) => JSON.stringify(r) === JSON.stringify(expected), 2000);
   t.diagnostic(`B re-read the rules after ${ms.toFixed(0)} ms`);
-  assert.deepEqual(await routeV1(a, 'M-RR'), { backend: 'legacy', reason: 'default', version: 1 }, 'no message was published');
+  assert.deepEqual(await routeV1Create(a, 'M-RR'), { backend: 'legacy', reason: 'default', version: 1 }, 'no message was published');
 });
 
 test('a merchant flag written to the store without a notification reaches B by its periodic re-read', async (t) => {
   await a.store.putFlag({ merchant: 'M-RRF', backend: 'legacy', updatedAt: new Date().toISOString(), updatedBy: 'test' });
-  const { ms } = await eventually(() => routeV1(b, 'M-RRF'), (r) => r.reason === 'merchant-flag' && r.backend === 'legacy', 2000);
+  const { ms } = await eventually(() => routeV1Create(b, 'M-RRF'), (r) => r.reason === 'merchant-flag' && r.backend === 'legacy', 2000);
   t.diagnostic(`B re-read the flags after ${ms.toFixed(0)} ms`);
-  assert.equal((await routeV1(b, 'M-NOT-FLAGGED')).backend, 'next');
+  assert.equal((await routeV1Create(b, 'M-NOT-FLAGGED')).backend, 'next');
 });

@@ -1,7 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { orderId, v1Create, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
+import { useGateways } from './helpers/gateways.ts';
 import type { Ruleset } from '../gateway/rules.ts';
 
 // Two instances on one Redis. The rule sends a v1 create carrying `X-Route: next` to next and
@@ -14,18 +15,9 @@ const RULES: Ruleset = {
   default: 'legacy',
 };
 
-let redis: TestRedis;
-let backends: Backends;
 let a: RunningGateway;
 let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  const opts = { redisUrl: redis.url, keyPrefix: 'race:' };
-  a = await startGateway(testConfig(backends.urls, {}, RULES), opts);
-  b = await startGateway(testConfig(backends.urls, {}, RULES), opts);
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+const shared = useGateways(() => ({ rules: RULES, keyPrefix: 'race:', onStarted: (gws) => { [a, b] = gws; } }));
 
 function create(gw: RunningGateway, merchant: string, order: string, headers: Record<string, string> = {}) {
   return fetch(`${gw.url}/api/v1/payments`, {
@@ -35,7 +27,7 @@ function create(gw: RunningGateway, merchant: string, order: string, headers: Re
 
 /** Which reference backends hold the merchant's payment for this order. */
 function holders(merchant: string, order: string): string[] {
-  return (['legacy', 'next'] as const).filter((k) => backends[k].state.store.findByOrder(merchant, order) !== undefined);
+  return (['legacy', 'next'] as const).filter((k) => shared.backends[k].state.store.findByOrder(merchant, order) !== undefined);
 }
 
 async function race(n: number, fire: (i: number) => Promise<Response>) {
@@ -67,10 +59,7 @@ test('waves of racing creates for one order, with a rule flip between waves, sti
   const flip = async () => {
     // Alternately through each instance's admin API; the other one learns by pub/sub.
     const gw = flips % 2 ? b : a;
-    const r = await fetch(`${gw.adminUrl}/admin/rules`, {
-      method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...RULES, default: flips++ % 2 ? 'legacy' : 'next' }),
-    });
+    const r = await admin(gw, 'PUT', '/admin/rules', { ...RULES, default: flips++ % 2 ? 'legacy' : 'next' });
     assert.equal(r.status, 200);
   };
   for (let round = 0; round < 4; round++) {

@@ -9,16 +9,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCli, startRedisCluster, startRedisSentinel, type TestRedisCluster, type TestSentinelGroup } from './helpers/redis.ts';
-import { ADMIN_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
-import type { Ruleset } from '../gateway/rules.ts';
+import { HALF_SPLIT_RULES, orderId, startBackends, startGateway, testConfig, v1Create, v2Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
-const SPLIT: Ruleset = {
-  rules: [
-    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
-  ],
-  default: 'legacy',
-};
+const SPLIT = HALF_SPLIT_RULES;
 
 let backends: Backends;
 let cluster: TestRedisCluster;
@@ -76,13 +70,9 @@ test('on a Redis Cluster, two instances share pins and rules: follow-ups through
   }
 
   // A ruleset change through A's admin API reaches B through the Cluster's pub/sub.
-  const put = await fetch(`${a.adminUrl}/admin/rules`, {
-    method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ rules: [{ name: 'all-v1-to-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }, SPLIT.rules[0]], default: 'legacy' }),
-  });
-  const stored = await put.text();
-  assert.equal(put.status, 200, stored);
-  const version = (JSON.parse(stored) as { version: number }).version;
+  const put = await admin(a, 'PUT', '/admin/rules', { rules: [{ name: 'all-v1-to-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }, SPLIT.rules[0]], default: 'legacy' });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const version = (put.body as { version: number }).version;
   let seen = '';
   for (let i = 0; i < 50 && seen !== String(version); i++) {
     const r = await call(b, 'POST', '/api/v1/payments', v1Create(orderId('R')));

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
 import type { Ruleset } from '../gateway/rules.ts';
-import { ADMIN_TOKEN, orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
+import { orderId, useStack, v1Create, v2Create } from './helpers/stack.ts';
+import { admin } from './helpers/admin.ts';
 
 const RULES: Ruleset = {
   rules: [
@@ -41,12 +42,6 @@ async function send(method: string, path: string, merchant: string | undefined, 
 const createV1 = (merchant: string, headers: Record<string, string> = {}) => send('POST', '/api/v1/payments', merchant, { body: v1Create(orderId()), headers });
 const createV2 = (merchant: string) => send('POST', '/api/v2/payments', merchant, { body: v2Create(orderId()) });
 const backendRequests = () => stack.backends.legacy.state.requests + stack.backends.next.state.requests;
-
-function admin(method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${stack.gw.adminUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
 
 test('an unknown API version is 404 unknown_api_version, before anything else and without reaching a backend', async () => {
   const before = backendRequests();
@@ -104,7 +99,7 @@ test('the first matching rule wins', async () => {
 
 test('a merchant flag beats the rules, but only for versions the flagged backend speaks', async () => {
   assert.equal((await createV1('M-FLAGGED')).reason, 'rule:vip');
-  assert.equal((await admin('PUT', '/admin/merchants/M-FLAGGED', { backend: 'legacy' })).status, 200);
+  assert.equal((await admin(stack.gw, 'PUT', '/admin/merchants/M-FLAGGED', { backend: 'legacy' })).status, 200);
 
   const v1 = await createV1('M-FLAGGED', { 'x-canary': 'on' });
   assert.deepEqual([v1.status, v1.backend, v1.reason], [200, 'legacy', 'merchant-flag']);
@@ -113,11 +108,11 @@ test('a merchant flag beats the rules, but only for versions the flagged backend
   const v2 = await createV2('M-FLAGGED');
   assert.deepEqual([v2.status, v2.backend, v2.reason], [201, 'next', 'rule:v2-to-next'], 'legacy does not speak v2: the rules decide');
 
-  assert.equal((await admin('PUT', '/admin/merchants/M-FLAGGED', { backend: 'next' })).status, 200);
+  assert.equal((await admin(stack.gw, 'PUT', '/admin/merchants/M-FLAGGED', { backend: 'next' })).status, 200);
   const v2Flagged = await createV2('M-FLAGGED');
   assert.deepEqual([v2Flagged.backend, v2Flagged.reason], ['next', 'merchant-flag']);
 
-  assert.equal((await admin('DELETE', '/admin/merchants/M-FLAGGED')).status, 200);
+  assert.equal((await admin(stack.gw, 'DELETE', '/admin/merchants/M-FLAGGED')).status, 200);
   assert.equal((await createV1('M-FLAGGED')).reason, 'rule:vip');
 });
 
@@ -151,9 +146,9 @@ test('a split rule set through the admin API routes each merchant by its bucket,
     ],
     default: 'legacy',
   };
-  const put = await admin('PUT', '/admin/rules', split);
+  const put = await admin(stack.gw, 'PUT', '/admin/rules', split);
   assert.equal(put.status, 200);
-  const { version } = await put.json();
+  const { version } = put.body;
   assert.ok(version >= 2);
   const seen = new Set<string>();
   for (let i = 0; i < 16; i++) {

@@ -10,45 +10,19 @@ import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { check } from '../schemas.ts';
-import type { Rule, Ruleset, SplitEntry } from '../rules.ts';
+import type { Rule, Ruleset } from '../rules.ts';
 import type { Store } from '../store/types.ts';
 import type { AdminService } from './admin-service.ts';
-import type { CanaryStats, GateReadings } from './canary-stats.ts';
-
-export type CanaryState = 'idle' | 'running' | 'paused' | 'completed' | 'rolled_back' | 'aborted';
-
-export interface CanarySpec {
-  rule: string; backend: string; steps: number[]; stepSeconds: number;
-  gates: { max5xxRatio: number; maxP99Ms: number; minRequests: number };
-  onFail: 'rollback' | 'pause'; comment?: string;
-}
-
-interface CanaryDoc {
-  id: string; state: CanaryState; spec: CanarySpec; step: number; weight: number;
-  stepStartedAt: number; startedBy: string; originalSplit: SplitEntry[];
-  readings: GateReadings | null; holding: boolean;
-  history: { time: string; action: string; step: number; weight: number; reason: string; actor: string }[];
-}
+import {
+  applyAction, firstDoc, planRound, reweigh, sameSplit, sameWant, specProblems, wanted, windowOf,
+  type CanaryAction, type CanaryDoc, type CanarySpec,
+} from './canary-plan.ts';
+import type { CanaryStats } from './canary-stats.ts';
 
 const DOC = 'canary';
 const LEASE_MS = 3000;
 
-/** The rule's split with the target at `weight` and the others sharing the rest in their current proportions. */
-export function reweigh(split: SplitEntry[], target: string, weight: number): SplitEntry[] {
-  const others = split.filter((e) => e.backend !== target);
-  const otherSum = others.reduce((a, e) => a + e.weight, 0);
-  let left = Math.round((100 - weight) * 100);
-  const out = split.map((e) => ({ ...e }));
-  const rest = out.filter((e) => e.backend !== target);
-  rest.forEach((e, i) => {
-    const share = i === rest.length - 1 ? left : Math.round((otherSum > 0 ? e.weight / otherSum : 1 / rest.length) * (100 - weight) * 100);
-    e.weight = share / 100;
-    left -= share;
-  });
-  out.find((e) => e.backend === target)!.weight = weight;
-  return out;
-}
-
+/** Drives the rollout: starts it, applies operator actions, and on the lease holder judges each step and writes its split. */
 export class CanaryController {
   readonly #store: Store;
   readonly #admin: AdminService;
@@ -88,6 +62,7 @@ export class CanaryController {
   /** True when this instance held the rollout lease at its last round. */
   get driving(): boolean { return this.#driving; }
 
+  /** The rollout as `GET /admin/canary` answers it. */
   async status() {
     const d = (await this.#store.getDoc<CanaryDoc>(DOC))?.value;
     if (!d) return { state: 'idle' as const, rule: null, backend: null, step: null, weight: null, readings: null, history: [] };
@@ -158,29 +133,19 @@ export class CanaryController {
     }
   }
 
+  /** Checks the spec against its rule and starts the rollout at its first step (`PUT /admin/canary`). */
   async start(body: unknown, actor: string) {
     const problems = check('canary', body);
     if (problems.length > 0) throw new GatewayError('invalid_canary', { details: problems });
     const spec = body as CanarySpec;
     const { rule } = await this.#ruleOf(spec.rule);
-    const semantic: { path: string; message: string }[] = [];
-    if (!rule.split) semantic.push({ path: '/rule', message: `rule "${spec.rule}" has no split` });
-    else if (!rule.split.some((e) => e.backend === spec.backend)) semantic.push({ path: '/backend', message: `backend "${spec.backend}" is not in the split of "${spec.rule}"` });
-    else if (rule.split.length < 2) semantic.push({ path: '/rule', message: 'the split needs another backend to take the rest' });
-    spec.steps.forEach((s, i) => {
-      if (Math.round(s * 100) !== s * 100) semantic.push({ path: `/steps/${i}`, message: 'at most two decimals' });
-      if (i > 0 && s <= spec.steps[i - 1]) semantic.push({ path: `/steps/${i}`, message: 'steps must increase' });
-    });
+    const semantic = specProblems(spec, rule);
     if (semantic.length > 0) throw new GatewayError('invalid_canary', { details: semantic });
     const existing = await this.#store.getDoc<CanaryDoc>(DOC);
     if (existing && (existing.value.state === 'running' || existing.value.state === 'paused')) {
       throw new GatewayError('canary_conflict', { message: `A rollout is ${existing.value.state} on rule "${existing.value.spec.rule}"; abort it first` });
     }
-    const doc: CanaryDoc = {
-      id: randomUUID(), state: 'running', spec: { ...spec, onFail: spec.onFail ?? 'rollback' }, step: 0, weight: spec.steps[0],
-      stepStartedAt: Date.now(), startedBy: actor, originalSplit: rule.split!, readings: null, holding: false,
-      history: [{ time: new Date().toISOString(), action: 'start', step: 0, weight: spec.steps[0], reason: `started by ${actor}`, actor }],
-    };
+    const doc = firstDoc(randomUUID(), spec, rule.split!, actor, Date.now());
     const rev = await this.#store.putDoc(DOC, doc, existing?.rev ?? 0);
     if (rev === null) throw new GatewayError('canary_conflict', { message: 'Another change to the canary raced this one; retry' });
     try {
@@ -199,17 +164,14 @@ export class CanaryController {
   }
 
   /** pause / resume / abort, from any instance. */
-  async act(action: 'pause' | 'resume' | 'abort', actor: string) {
-    const allowed: Record<typeof action, CanaryState[]> = { pause: ['running'], resume: ['paused'], abort: ['running', 'paused'] };
+  async act(action: CanaryAction, actor: string) {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = await this.#store.getDoc<CanaryDoc>(DOC);
-      if (!cur || !allowed[action].includes(cur.value.state)) {
+      const next = cur && applyAction(cur.value, action, actor, Date.now());
+      if (!next) {
         throw new GatewayError('canary_conflict', { message: `Cannot ${action}: the canary is ${cur?.value.state ?? 'idle'}` });
       }
       const d = cur.value;
-      const next: CanaryDoc = { ...d, state: action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'aborted' };
-      if (action === 'resume') { next.step = d.step; next.stepStartedAt = Date.now(); next.holding = false; }
-      next.history = [...d.history, { time: new Date().toISOString(), action, step: d.step, weight: d.weight, reason: `${action} by ${actor}`, actor }];
       if ((await this.#store.putDoc(DOC, next, cur.rev)) === null) continue;
       if (action === 'abort') {
         await this.#setWeight(next, `aborted by ${actor}: split restored`).catch((err) => {
@@ -242,40 +204,12 @@ export class CanaryController {
       if (d.state !== 'running') return;
       await this.#stats.flush();
       const readings = await this.#stats.read(windowOf(d));
-      const verdict = judge(d, readings, Date.now());
-      const next: CanaryDoc = { ...d, readings };
-      if (verdict.kind === 'wait') { await this.#store.putDoc(DOC, next, cur!.rev); return; }
-      const entry = (action: string, weight: number, reason: string) => ({ time: new Date().toISOString(), action, step: next.step, weight, reason, actor: 'canary' });
-      if (verdict.kind === 'hold') {
-        if (!d.holding) next.history = [...d.history, entry('hold', d.weight, verdict.reason)];
-        next.holding = true;
-        await this.#store.putDoc(DOC, next, cur!.rev);
-        return;
+      const round = planRound(d, readings, Date.now());
+      if ((await this.#store.putDoc(DOC, round.next, cur!.rev)) === null) return;
+      if (round.writeSplit) await this.#setWeight(round.next, round.writeSplit);
+      if (round.verdict.kind === 'fail') {
+        this.#log.warn({ rule: d.spec.rule, backend: d.spec.backend, reason: round.verdict.reason, state: round.next.state }, 'canary gate failed');
       }
-      if (verdict.kind === 'fail') {
-        const rollback = d.spec.onFail === 'rollback';
-        next.state = rollback ? 'rolled_back' : 'paused';
-        next.weight = rollback ? 0 : d.weight;
-        next.history = [...d.history, entry(rollback ? 'rollback' : 'pause', next.weight, verdict.reason)];
-        if ((await this.#store.putDoc(DOC, next, cur!.rev)) === null) return;
-        if (rollback) await this.#setWeight(next, `rolled back: ${verdict.reason}`);
-        this.#log.warn({ rule: d.spec.rule, backend: d.spec.backend, reason: verdict.reason, state: next.state }, 'canary gate failed');
-        return;
-      }
-      const last = d.step === d.spec.steps.length - 1;
-      next.holding = false;
-      if (last) {
-        next.state = 'completed';
-        next.history = [...d.history, entry('complete', d.weight, verdict.reason)];
-        await this.#store.putDoc(DOC, next, cur!.rev);
-        return;
-      }
-      next.step = d.step + 1;
-      next.weight = d.spec.steps[next.step];
-      next.stepStartedAt = Date.now();
-      next.history = [...d.history, { ...entry('step', next.weight, verdict.reason), step: next.step }];
-      if ((await this.#store.putDoc(DOC, next, cur!.rev)) === null) return;
-      await this.#setWeight(next, `step ${next.step + 1} of ${d.spec.steps.length}: ${next.weight}%`);
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'canary controller round failed');
     } finally {
@@ -296,44 +230,4 @@ export class CanaryController {
       if (d.readings.p99Ms !== null && Number.isFinite(d.readings.p99Ms)) this.#metrics.canaryGate.set({ gate: 'p99_seconds' }, d.readings.p99Ms / 1000);
     }
   }
-}
-
-/** The split a canary document asks its rule to have: the target at a weight, or (aborted) the split from before the rollout. */
-function wanted(d: CanaryDoc): { weight: number; split?: SplitEntry[] } | null {
-  switch (d.state) {
-    case 'running': case 'paused': return { weight: d.weight };
-    case 'rolled_back': return { weight: 0 };
-    case 'completed': return { weight: d.spec.steps.at(-1)! };
-    case 'aborted': return { weight: 0, split: d.originalSplit };
-    default: return null;
-  }
-}
-
-function sameSplit(a: readonly SplitEntry[], b: readonly SplitEntry[]): boolean {
-  return a.length === b.length && a.every((e, i) => e.backend === b[i].backend && Math.round(e.weight * 100) === Math.round(b[i].weight * 100));
-}
-
-function sameWant(a: NonNullable<ReturnType<typeof wanted>>, b: NonNullable<ReturnType<typeof wanted>>): boolean {
-  return a.weight === b.weight && (a.split && b.split ? sameSplit(a.split, b.split) : a.split === b.split);
-}
-
-function windowOf(d: CanaryDoc): string {
-  return `${d.id}:${d.step}:${d.stepStartedAt}`;
-}
-
-type Verdict = { kind: 'wait' | 'hold' | 'pass' | 'fail'; reason: string };
-
-/** The gate decision for the running step. A gate failure counts at once; a pass waits for the window's end. */
-export function judge(d: Pick<CanaryDoc, 'spec' | 'stepStartedAt'>, r: GateReadings, now: number): Verdict {
-  const { gates } = d.spec;
-  const enough = r.requests >= gates.minRequests && r.requests > 0;
-  if (enough && r.ratio5xx !== null && r.ratio5xx > gates.max5xxRatio) {
-    return { kind: 'fail', reason: `5xx ratio ${r.ratio5xx.toFixed(4)} over ${gates.max5xxRatio} (${r.requests} requests)` };
-  }
-  if (enough && r.p99Ms !== null && r.p99Ms > gates.maxP99Ms) {
-    return { kind: 'fail', reason: `p99 ${Number.isFinite(r.p99Ms) ? `${r.p99Ms} ms` : 'over 10 s'} over ${gates.maxP99Ms} ms (${r.requests} requests)` };
-  }
-  if (now < d.stepStartedAt + d.spec.stepSeconds * 1000) return { kind: 'wait', reason: 'step window running' };
-  if (!enough) return { kind: 'hold', reason: `only ${r.requests} of ${gates.minRequests} requests in the step window; holding` };
-  return { kind: 'pass', reason: `gates held over ${r.requests} requests (5xx ratio ${r.ratio5xx?.toFixed(4)}, p99 <= ${r.p99Ms} ms)` };
 }

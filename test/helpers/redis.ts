@@ -3,21 +3,14 @@
  * persistence. `stop()` and `start()` simulate an outage on the same port.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../bench/procs.ts';
+import { waitFor as waitForValue } from './wait.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A port free on 127.0.0.1 at the time of asking (the benchmark's child processes use the same). */
+export { freePort };
 
 export interface TestRedis {
   url: string;
@@ -28,16 +21,9 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
+/** Whether a redis-server (or sentinel) answers PING on `port`, asked with the real redis-cli. */
 async function ping(port: number): Promise<boolean> {
-  const { Socket } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.setTimeout(300);
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => { s.destroy(); resolve(false); });
-    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
-    s.once('data', (d) => { s.destroy(); resolve(d.toString().startsWith('+PONG')); });
-  });
+  return redisCli(port, 'ping').trim() === 'PONG';
 }
 
 export async function startRedis(): Promise<TestRedis> {
@@ -69,12 +55,7 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not ready within ${timeoutMs} ms`);
+  await waitForValue(check, (ok) => ok, { what, timeoutMs, everyMs: 100 });
 }
 
 export function redisCli(port: number, ...args: string[]): string {

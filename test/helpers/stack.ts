@@ -2,6 +2,7 @@
  * Real servers on loopback for tests: the two reference backends and one or
  * more gateway instances (memory or Redis store), each on port 0.
  */
+import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before } from 'node:test';
 import { createReferenceBackend } from '../../backends/reference.ts';
@@ -15,6 +16,7 @@ import type { Ruleset } from '../../gateway/rules.ts';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startFlakyBackend, type FlakyBackend } from './raw-http.ts';
 import { startRedis, type TestRedis } from './redis.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -42,6 +44,15 @@ export async function startBackends(): Promise<Backends> {
 
 export const DEFAULT_RULES: Ruleset = {
   rules: [{ name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' }],
+  default: 'legacy',
+};
+
+/** v2 to next; v1 split half and half between next and legacy by order number. */
+export const HALF_SPLIT_RULES: Ruleset = {
+  rules: [
+    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
+    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
+  ],
   default: 'legacy',
 };
 
@@ -116,6 +127,13 @@ export interface StackOptions {
   /** Start a real redis-server for this file (closed in `after`) and use it as the store. */
   redis?: boolean;
   keyPrefix?: string;
+  /** Put a flaky backend (see `startFlakyBackend`) in place of legacy; next stays the reference backend. */
+  flakyLegacy?: boolean;
+  /**
+   * Set-up that needs the running gateway, awaited inside the same `before`
+   * hook (node:test does not wait for one root hook before starting the next).
+   */
+  onStarted?: (gw: RunningGateway) => Promise<void> | void;
 }
 
 /**
@@ -127,19 +145,36 @@ export function useStack(options: () => StackOptions = () => ({})) {
   let redis: TestRedis | undefined;
   let backends: Backends;
   let gw: RunningGateway;
+  let flaky: FlakyBackend | undefined;
   before(async () => {
     const o = options();
     if (o.redis) redis = await startRedis();
     backends = await startBackends();
-    gw = await startGateway(testConfig(backends.urls, o.overrides, o.rules), { redisUrl: redis?.url ?? o.redisUrl, keyPrefix: o.keyPrefix });
+    if (o.flakyLegacy) flaky = await startFlakyBackend();
+    const urls = flaky ? { ...backends.urls, legacy: flaky.url } : backends.urls;
+    gw = await startGateway(testConfig(urls, o.overrides, o.rules), { redisUrl: redis?.url ?? o.redisUrl, keyPrefix: o.keyPrefix });
+    await o.onStarted?.(gw);
   });
-  after(async () => { await gw?.close(); await backends?.close(); await redis?.close(); });
+  after(async () => { await gw?.close(); await flaky?.close(); await backends?.close(); await redis?.close(); });
   return {
     get backends() { return backends; },
     get gw() { return gw; },
     /** The redis-server started by `redis: true`. */
     get redis(): TestRedis { if (!redis) throw new Error('useStack: no redis was asked for'); return redis; },
+    /** The flaky legacy backend started by `flakyLegacy: true`. */
+    get flaky(): FlakyBackend { if (!flaky) throw new Error('useStack: no flaky legacy was asked for'); return flaky; },
   };
+}
+
+/** Where a request went: the gateway's x-cutover-backend, x-cutover-reason and x-cutover-rules-version. */
+export interface Routed { backend: string | null; reason: string | null; version: number }
+
+/** A fresh v1 create for `merchant` through `gw`, answered 200, and where it was routed. */
+export async function routeV1Create(gw: RunningGateway, merchant: string): Promise<Routed> {
+  const res = await merchantPost(gw, '/api/v1/payments', merchant, v1Create(orderId()));
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+  return { backend: res.headers.get('x-cutover-backend'), reason: res.headers.get('x-cutover-reason'), version: Number(res.headers.get('x-cutover-rules-version')) };
 }
 
 /** A merchant POST with a JSON body through a gateway. */
@@ -147,7 +182,7 @@ export function merchantPost(gw: RunningGateway, path: string, merchant: string,
   return fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': merchant, ...headers }, body: JSON.stringify(body) });
 }
 
-/** An admin call with the full-rights token. */
+/** An admin call with the full-rights token, answered as the raw Response; new tests use `admin()` of helpers/admin.ts. */
 export function adminCall(gw: RunningGateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${gw.adminUrl}${path}`, {
     method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...headers },
