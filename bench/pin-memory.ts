@@ -91,9 +91,9 @@ function* pinKeys(count: number, only?: Kind): Generator<PinWrite> {
 
 /** What each kind stores after the packed integer. */
 const KIND_VALUES: Record<Kind, string> = {
-  transaction: 'integer only',
-  order: 'integer + ":" + 4-character claim token',
-  key: 'integer + ":" + 8-character request fingerprint + 4-character claim token',
+  transaction: 'an integer below 2^32',
+  order: 'an integer below 2^53 (the claim token inside)',
+  key: 'the order pin\'s integer + ":" + 8-character request fingerprint',
 };
 
 async function usedMemory(store: RedisStore): Promise<number> {
@@ -161,7 +161,8 @@ async function measureOnce(opts: { count: number; redisUrl: string; spreadDays?:
       }
       hashes += keys.length;
     });
-    await scanKeys(store, `${prefix}*`, async (keys) => { await store.client.unlink(...keys); });
+    // DEL, not UNLINK: a lazy free still under way would give memory back during the next measurement.
+    await scanKeys(store, `${prefix}*`, async (keys) => { await store.client.del(...keys); });
 
     return {
       pins, bytesPerPin: Math.round(((after - before) / pins) * 100) / 100,

@@ -16,19 +16,22 @@
  * or a 409 keeps the claims: the payment may exist. A store failure in a
  * release keeps the pin (fail closed) and is logged.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
+import { MAX_CLAIM_TOKEN } from './store/pin-layout.ts';
 import type { Logger } from './log.ts';
 import type { PinPort } from './pins.ts';
 
 /** One pin a create claimed (`created`) or found, and the tag this request writes to it. */
 export interface Claim { key: string; backend: string; tag: string; created: boolean }
 
-/** Characters of a request fingerprint in a key pin's tag (48 bits, base64url). */
-const FINGERPRINT_CHARS = 8;
-
-/** A fresh claim token: 24 random bits as 4 base64url characters. */
+/**
+ * A fresh claim token: a random number from 1 to 2^21 - 1, which the Redis
+ * store keeps inside the pin's integer (pin-layout.ts). Two claims of one
+ * key race only within one create's round trip, so a clash (one in two
+ * million) is not worth more bytes in every pin.
+ */
 export function claimToken(): string {
-  return randomBytes(3).toString('base64url');
+  return String(randomInt(1, MAX_CLAIM_TOKEN));
 }
 
 /**
@@ -47,14 +50,15 @@ export function requestFingerprint(method: string, path: string, merchant: strin
   return h.digest().subarray(0, 6).toString('base64url');
 }
 
-/** An idempotency key's tag: the request fingerprint, then the claim token. */
+/** An idempotency key's tag: the claim token, then the request fingerprint. */
 export function keyTag(fingerprint: string, token: string): string {
-  return fingerprint + token;
+  return `${token}:${fingerprint}`;
 }
 
 /** The fingerprint in a key pin's tag; undefined for a pin without one. */
 export function fingerprintOf(tag: string | undefined): string | undefined {
-  return tag !== undefined && tag.length > FINGERPRINT_CHARS ? tag.slice(0, FINGERPRINT_CHARS) : undefined;
+  const colon = tag?.indexOf(':') ?? -1;
+  return colon < 0 ? undefined : tag!.slice(colon + 1);
 }
 
 /** What an answer says about the payment: none was made, one was, or it may have been. */

@@ -134,14 +134,15 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
       if (s.idempotencyKey !== undefined) {
         // The key is claimed with this request's fingerprint, in the same store call.
         const key = pinKey.idempotency(s.merchant, s.idempotencyKey);
-        const tag = keyTag(s.fingerprint ?? '', claimToken());
+        const tag = s.fingerprint === undefined ? claimToken() : keyTag(s.fingerprint, claimToken());
         const byKey = await env.pins.claim(key, decision.backend, { tag });
         claims.push({ key, backend: decision.backend, tag, created: byKey.created });
         const kept = byKey.created ? undefined : fingerprintOf(byKey.tag);
         // A key that comes back with another request (merchant, method, path or body) is
         // refused, not forwarded: the backend would answer with the first payment or make a
-        // second one. A pin written without a fingerprint cannot be compared.
-        const mismatch = kept !== undefined && kept !== s.fingerprint;
+        // second one. A pin written without a fingerprint cannot be compared, nor can a
+        // subject without one (explain).
+        const mismatch = kept !== undefined && s.fingerprint !== undefined && kept !== s.fingerprint;
         // A retry repeats order and key, so both pins agree. They differ only when a key
         // already used for another order on another backend comes with this order: that
         // backend's idempotency check cannot see this one, so refuse rather than risk a

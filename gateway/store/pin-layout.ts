@@ -12,11 +12,12 @@
  * the caller's clock (EXPIRE, not EXPIREAT), so a gateway whose clock differs
  * from the Redis server's never has a live pin's hash deleted under it. The
  * value packs the backend's code (6 bits) and the second of creation within
- * the window, one integer. A create's claim (order number, idempotency key)
- * adds its tag after a colon (`<integer>:<tag>`, gateway/claims.ts): 4
- * characters of claim token on an order pin, 8 of request fingerprint and 4
- * of token on a key pin. The value is then a string rather than an integer
- * in the hash (bench/pin-memory.ts gives the bytes each costs).
+ * the window, one integer below 2^32. A create's claim (order number,
+ * idempotency key) carries a tag (gateway/claims.ts): its claim token, a
+ * number below 2^21, rides in the same integer above bit 32 (still exact in
+ * Lua's doubles, still an integer in the hash: 4 bytes more than a bare
+ * pin); a key's 8-character request fingerprint follows after a colon, which
+ * makes the value a string (bench/pin-memory.ts gives the bytes each costs).
  *
  * Size: a pin costs about 29 bytes of Redis memory while the hashes hold a
  * few dozen pins each (bench/pin-memory.ts). A hash past
@@ -83,7 +84,7 @@ for i, key in ipairs(KEYS) do
   local v = redis.call('HGET', key, field)
   if v then
     local w = first - (i - 1)
-    local pinnedAt = w * win + math.floor(tonumber(string.match(v, '^%d+')) / 64)
+    local pinnedAt = w * win + math.floor((tonumber(string.match(v, '^%d+')) % 4294967296) / 64)
     if pinnedAt + ttl > now then foundKey, foundV, foundW = key, v, w; break end
   end
 end
@@ -106,27 +107,34 @@ return nil
 
 /**
  * Lua: withdraw or re-assert a create's claim (see FIND_LIVE). Own ARGV:
- * 'release', tag: deletes the live pin if its tag is that one; returns 1 if deleted, else 0.
- * 'reassert', tag, backendCode, valueToSet, expireInSeconds: creates the pin when absent
- * (created flag 1); on the same backend puts the tag on it, its age unchanged; a pin on
- * another backend is left. Returns the value that holds and its window.
+ * 'release', token, fingerprint ('' for none): deletes the live pin if it carries that
+ * tag; returns 1 if deleted, else 0.
+ * 'reassert', token, fingerprint, backendCode, valueToSet, expireInSeconds: creates the
+ * pin when absent (created flag 1); on the same backend puts the tag on it, its age
+ * unchanged; a pin on another backend is left. Returns the value that holds and its window.
  */
 export const CLAIM_SCRIPT = `${FIND_LIVE}
+local SHIFT = 4294967296
 if ARGV[6] == 'release' then
-  if foundV and string.match(foundV, ':(.*)$') == ARGV[7] then
-    redis.call('HDEL', foundKey, field)
-    return 1
+  if foundV then
+    local n = tonumber(string.match(foundV, '^%d+'))
+    local fp = string.match(foundV, ':(.*)$') or ''
+    if math.floor(n / SHIFT) == tonumber(ARGV[7]) and fp == ARGV[8] then
+      redis.call('HDEL', foundKey, field)
+      return 1
+    end
   end
   return 0
 end
 if not foundV then
-  redis.call('HSET', KEYS[2], field, ARGV[9])
-  redis.call('EXPIRE', KEYS[2], ARGV[10])
-  return {ARGV[9], first - 1, 1}
+  redis.call('HSET', KEYS[2], field, ARGV[10])
+  redis.call('EXPIRE', KEYS[2], ARGV[11])
+  return {ARGV[10], first - 1, 1}
 end
-local n = string.match(foundV, '^%d+')
-if tonumber(n) % 64 ~= tonumber(ARGV[8]) then return {foundV, foundW} end
-local v = n .. ':' .. ARGV[7]
+local packed = tonumber(string.match(foundV, '^%d+')) % SHIFT
+if packed % 64 ~= tonumber(ARGV[9]) then return {foundV, foundW} end
+local v = string.format('%.0f', packed + tonumber(ARGV[7]) * SHIFT)
+if ARGV[8] ~= '' then v = v .. ':' .. ARGV[8] end
 redis.call('HSET', foundKey, field, v)
 return {v, foundW}
 `;
@@ -136,16 +144,35 @@ export function windowExpiresIn(nowSec: number, window: number, ttlSeconds: numb
   return (window + 1) * layout.windowSeconds + ttlSeconds + 60 - nowSec;
 }
 
-/** Packs a backend code and a creation time into the stored integer, and the claim's tag after it when given. */
+/** Where a claim token sits in the stored integer: above the 32 bits of backend code and time. */
+const TOKEN_SHIFT = 2 ** 32;
+/** Claim tokens are below this, so that a stored integer stays exact in Lua's doubles (2^53). */
+export const MAX_CLAIM_TOKEN = 2 ** 21;
+
+/** A claim's tag (`<token>` or `<token>:<fingerprint>`, gateway/claims.ts) as its parts. */
+export function splitTag(tag: string): { token: number; fingerprint: string } {
+  const colon = tag.indexOf(':');
+  const token = Number(colon < 0 ? tag : tag.slice(0, colon));
+  if (!Number.isInteger(token) || token < 1 || token >= MAX_CLAIM_TOKEN) throw new Error(`not a claim tag: ${tag}`);
+  return { token, fingerprint: colon < 0 ? '' : tag.slice(colon + 1) };
+}
+
+/** Packs a backend code, a creation time and, for a claim, its tag into the stored value. */
 export function packPin(code: number, nowSec: number, window: number, layout: PinLayout, tag?: string): string {
-  const n = String((nowSec - window * layout.windowSeconds) * MAX_BACKEND_CODES + code);
-  return tag === undefined ? n : `${n}:${tag}`;
+  const packed = (nowSec - window * layout.windowSeconds) * MAX_BACKEND_CODES + code;
+  if (tag === undefined) return String(packed);
+  const { token, fingerprint } = splitTag(tag);
+  const n = String(packed + token * TOKEN_SHIFT);
+  return fingerprint === '' ? n : `${n}:${fingerprint}`;
 }
 
 /** Unpacks a stored value into a backend code, creation time (seconds) and the claim's tag, if any. */
 export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number; tag?: string } {
   const colon = value.indexOf(':');
   const n = Number(colon < 0 ? value : value.slice(0, colon));
-  const out = { code: n % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(n / MAX_BACKEND_CODES) };
-  return colon < 0 ? out : { ...out, tag: value.slice(colon + 1) };
+  const packed = n % TOKEN_SHIFT;
+  const token = Math.floor(n / TOKEN_SHIFT);
+  const out = { code: packed % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(packed / MAX_BACKEND_CODES) };
+  if (token === 0) return out;
+  return { ...out, tag: colon < 0 ? String(token) : `${token}:${value.slice(colon + 1)}` };
 }

@@ -11,7 +11,7 @@ import {
   type RulesetMeta, type Store, type StoredRuleset,
 } from './types.ts';
 import {
-  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey,
+  defaultLayout, liveWindows, packPin, pinSlot, splitTag, unpackPin, windowExpiresIn, windowKey,
   MAX_BACKEND_CODES, PIN_SCRIPT, CLAIM_SCRIPT, type PinLayout,
 } from './pin-layout.ts';
 import { address, type Address } from './redis-address.ts';
@@ -319,14 +319,16 @@ export class RedisStore implements Store {
 
   async releasePin(key: string, tag: string, now: number): Promise<boolean> {
     const c = await this.#pinCall(key, now);
-    c.args.push('release', tag);
+    const { token, fingerprint } = splitTag(tag);
+    c.args.push('release', token, fingerprint);
     return await this.#claimCall(c) === 1;
   }
 
   async reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult> {
     const c = await this.#pinCall(key, now);
     const code = this.#codes.get(backend) ?? await this.#code(backend);
-    c.args.push('reassert', tag, code, ...await this.#newValue(backend, c, tag));
+    const { token, fingerprint } = splitTag(tag);
+    c.args.push('reassert', token, fingerprint, code, ...await this.#newValue(backend, c, tag));
     return this.#toPin(await this.#claimCall(c) as [string, number, number?]);
   }
 
