@@ -256,7 +256,7 @@ export function renderReport(r: BenchResults): string {
         const of = (kind: string) => mem.byKind!.find((k) => k.kind === kind)?.bytesPerPin;
         const [tx, order, key] = [of('transaction'), of('order'), of('key')];
         if (tx !== undefined && order !== undefined && key !== undefined) {
-          L.push(`A create's claim token adds ${fmt(order - tx, 1)} bytes to an order pin; the request fingerprint and claim token add ${fmt(key - tx, 1)} bytes to an idempotency-key pin (${fmt(key - order, 1)} for the fingerprint alone). Each kind alone with a tenth of the pins and a tenth of the buckets, so that hashes are as full as above.`, '');
+          L.push(`A create's claim token adds ${fmt(order - tx, 1)} bytes to an order pin; the request fingerprint and claim token add ${fmt(key - tx, 1)} bytes to an idempotency-key pin (${fmt(key - order, 1)} more than an order pin: the fingerprint, and the integer then stored as text). Each kind alone with a tenth of the pins and a tenth of the buckets, so that hashes are as full as above.`, '');
         }
       }
     } else L.push(`Memory per pin: not measured (${'notMeasured' in mem ? mem.notMeasured : mem.error}).`, '');
