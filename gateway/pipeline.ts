@@ -15,6 +15,7 @@ import { check } from './schemas.ts';
 import { statusClass, type Metrics } from './metrics.ts';
 import type { Logger } from './log.ts';
 import type { GuardedBackend } from './breakers.ts';
+import type { UpstreamAnswer } from './proxy.ts';
 import { pinTransaction, writeBuffered } from './respond.ts';
 import { outcomeOf, requestFingerprint, settleClaims } from './claims.ts';
 import type { PinService } from './pins.ts';
@@ -110,7 +111,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const upstreamStart = performance.now();
     const pinsId = decision.follow === 'transaction';
     const buffered = pinsId || t.endpoint === 'query';
-    let answer;
+    let answer: UpstreamAnswer;
     try {
       answer = await backend.send(req, res, {
         body, requestId, buffered, retryable: req.method === 'GET', head: ex.head,

@@ -104,6 +104,26 @@ function stores(label: string, withRedis: boolean): void {
       });
     }
 
+    test('a release the store cannot make keeps the claim (fail closed)', async () => {
+      const merchant = `M-STOREFAIL-${withRedis ? 'R' : 'E'}`;
+      const order = orderId('STOREFAIL');
+      const store = gw.store as { releasePin: unknown };
+      const real = store.releasePin;
+      store.releasePin = async () => { throw new Error('injected store failure'); };
+      try {
+        legacy.reply = () => ({ status: 400, body: { code: '40004' } });
+        assert.equal((await create(merchant, order)).status, 400);
+      } finally {
+        store.releasePin = real;
+      }
+      await flip(merchant);
+      legacy.reply = (r) => created(r, 'pay_kept_on_store_failure');
+      const second = await create(merchant, order);
+      assert.equal(second.headers.get('x-cutover-backend'), 'legacy');
+      assert.equal(second.headers.get('x-cutover-reason'), 'pinned');
+      assert.equal(forOrder(next, order), 0);
+    });
+
     test('a refused v2 create frees its idempotency key; a create answered 5xx keeps it', async () => {
       const merchant = `M-KEY-${withRedis ? 'R' : 'E'}`;
       const send = (key: string, order: string, value: number) => merchantPost(gw, '/api/v2/payments', merchant, v2Create(order, value), { 'idempotency-key': key });
