@@ -60,7 +60,7 @@ function decisionNs(rules: Ruleset, flags: Map<string, string>, iterations: numb
     state: { rules: compileRules(rules, 1, backendsConfig), flags }, backends: backendsConfig, unpinned: [],
     pins: {
       lookup: async () => null, claim: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: true }),
-      release: async () => true, reassert: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: false }),
+      release: async () => true, reassert: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: false }), confirm: () => {},
     },
     isOpen: () => false,
   } as DecideEnv;

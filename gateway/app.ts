@@ -71,6 +71,9 @@ export function buildApp(deps: AppDeps): Gateway {
   const ttlMs = config.pins.ttlDays * 86_400_000;
   const pins = new PinService(store, {
     cacheSize: config.pins.cacheSize, ttlMs, now,
+    // A create's claim is released, if at all, when its answer comes: within its backend's
+    // timeout. A minute more covers the clocks of other instances (pin times are theirs).
+    claimsFinalAfterMs: Math.max(...Object.values(config.backends).map((b) => b.timeoutMs + b.queueTimeoutMs)) + 60_000,
     events: {
       onPinOp: (op, outcome) => metrics.pinOps.inc({ op, outcome }),
       onStoreError: () => metrics.storeErrors.inc(),

@@ -20,9 +20,10 @@ import { createHash, randomInt } from 'node:crypto';
 import { MAX_CLAIM_TOKEN } from './store/pin-layout.ts';
 import type { Logger } from './log.ts';
 import type { PinPort } from './pins.ts';
+import type { Pin } from './store/types.ts';
 
-/** One pin a create claimed (`created`) or found, and the tag this request writes to it. */
-export interface Claim { key: string; backend: string; tag: string; created: boolean }
+/** One pin a create claimed (`created`) or found (`pin`: as it stood), and the tag this request writes to it. */
+export interface Claim { key: string; backend: string; tag: string; created: boolean; pin: Pin }
 
 /**
  * A fresh claim token: a random number from 1 to 2^21 - 1, which the Redis
@@ -69,16 +70,19 @@ export function outcomeOf(status: number): 'refused' | 'accepted' | 'unknown' {
 
 /**
  * Releases the claims this request made (`refused`: nothing was made), or
- * re-asserts those it found (`accepted`). Never throws: a failure is logged
- * and the pin left as it is.
+ * re-asserts those it found (`accepted`); a claim this request made and did
+ * not release is final. Never throws: a failure is logged and the pin left
+ * as it is.
  */
 export async function settleClaims(pins: PinPort, claims: readonly Claim[] | undefined, outcome: 'refused' | 'accepted' | 'unknown', log: Logger | undefined, requestId?: string): Promise<void> {
-  if (!claims || outcome === 'unknown') return;
+  if (!claims) return;
   await Promise.all(claims.map(async (c) => {
     try {
-      if (outcome === 'refused' && c.created) {
-        await pins.release(c.key, c.tag);
-      } else if (outcome === 'accepted' && !c.created) {
+      if (outcome === 'refused') {
+        if (c.created) await pins.release(c.key, c.tag);
+      } else if (c.created) {
+        pins.confirm(c.key, c.pin);
+      } else if (outcome === 'accepted') {
         const pin = await pins.reassert(c.key, c.backend, c.tag);
         if (pin.backend !== c.backend) log?.error({ requestId, key: c.key, backend: c.backend, pinned: pin.backend }, 'created on a backend other than the one its order is now pinned to');
       }

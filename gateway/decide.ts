@@ -130,13 +130,13 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
       const orderTag = claimToken();
       const byOrder = await env.pins.claim(orderKey, fresh.backend, { tag: orderTag });
       const decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, byOrder.backend);
-      const claims: Claim[] = [{ key: orderKey, backend: decision.backend, tag: orderTag, created: byOrder.created }];
+      const claims: Claim[] = [{ key: orderKey, backend: decision.backend, tag: orderTag, created: byOrder.created, pin: byOrder }];
       if (s.idempotencyKey !== undefined) {
         // The key is claimed with this request's fingerprint, in the same store call.
         const key = pinKey.idempotency(s.merchant, s.idempotencyKey);
         const tag = s.fingerprint === undefined ? claimToken() : keyTag(s.fingerprint, claimToken());
         const byKey = await env.pins.claim(key, decision.backend, { tag });
-        claims.push({ key, backend: decision.backend, tag, created: byKey.created });
+        claims.push({ key, backend: decision.backend, tag, created: byKey.created, pin: byKey });
         const kept = byKey.created ? undefined : fingerprintOf(byKey.tag);
         // A key that comes back with another request (merchant, method, path or body) is
         // refused, not forwarded: the backend would answer with the first payment or make a

@@ -2,6 +2,12 @@
  * Transaction pins: which backend holds a transaction. Read through an
  * in-process LRU cache (a pin never moves, so a cached pin is always right);
  * a store failure becomes `pin_store_unavailable`, never a guess.
+ *
+ * A create's claim (a pin with a tag, claims.ts) may still be released while
+ * its create is in flight, so it is cached only once that can no longer
+ * happen: when this instance saw its create answered other than with a
+ * refusal (`confirm`), or when it is older than `claimsFinalAfterMs` (every
+ * create is answered, or timed out, by then).
  */
 import { LRUCache } from 'lru-cache';
 import { GatewayError } from './errors.ts';
@@ -35,6 +41,8 @@ export interface PinPort {
   release(key: string, tag: string): Promise<boolean>;
   /** Re-asserts a claim whose create succeeded (Store.reassertPin); returns the pin that holds. */
   reassert(key: string, backend: string, tag: string): Promise<PinResult>;
+  /** Marks a claim final (its create was answered, not refused): it may be cached. */
+  confirm(key: string, pin: Pin): void;
 }
 
 export class PinService implements PinPort {
@@ -43,9 +51,12 @@ export class PinService implements PinPort {
   readonly #now: () => number;
   readonly #events: PinEvents;
   readonly #ttlMs: number;
+  readonly #claimsFinalAfterMs: number;
 
-  constructor(store: Store, opts: { cacheSize: number; ttlMs: number; now?: () => number; events?: PinEvents }) {
+  /** `claimsFinalAfterMs`: age after which a claim can no longer be released (default: at once). */
+  constructor(store: Store, opts: { cacheSize: number; ttlMs: number; claimsFinalAfterMs?: number; now?: () => number; events?: PinEvents }) {
     this.#ttlMs = opts.ttlMs;
+    this.#claimsFinalAfterMs = opts.claimsFinalAfterMs ?? 0;
     this.#store = store;
     this.#cache = opts.cacheSize > 0 ? new LRUCache({ max: opts.cacheSize }) : null;
     this.#now = opts.now ?? Date.now;
@@ -57,6 +68,11 @@ export class PinService implements PinPort {
     if (!pin) return null;
     if (pin.expiresAt <= now) { this.#cache!.delete(key); return null; }
     return pin;
+  }
+
+  /** A pin that can never be released: untagged, or a claim old enough. */
+  #final(pin: Pin, now: number): boolean {
+    return pin.tag === undefined || now - pin.pinnedAt > this.#claimsFinalAfterMs;
   }
 
   #fail(op: PinOp, err: unknown): never {
@@ -76,7 +92,7 @@ export class PinService implements PinPort {
       this.#fail('lookup', err);
     }
     this.#events.onPinOp?.('lookup', pin ? 'found' : 'absent');
-    if (pin) this.#cache?.set(key, pin);
+    if (pin && this.#final(pin, now)) this.#cache?.set(key, pin);
     return pin;
   }
 
@@ -92,8 +108,13 @@ export class PinService implements PinPort {
       this.#fail('claim', err);
     }
     this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
-    this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+    if (this.#final(pin, now)) this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
     return pin;
+  }
+
+  /** A claim whose create was answered other than with a refusal: it is final, and may be cached. */
+  confirm(key: string, pin: Pin): void {
+    this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
   }
 
   async release(key: string, tag: string): Promise<boolean> {
@@ -116,7 +137,7 @@ export class PinService implements PinPort {
       this.#fail('reassert', err);
     }
     this.#events.onPinOp?.('reassert', pin.created ? 'created' : 'found');
-    this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+    if (pin.backend === backend) this.confirm(key, pin);
     return pin;
   }
 
@@ -136,6 +157,7 @@ export function readOnlyPins(pins: PinPort): PinPort {
       return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
     },
     release: async () => false,
+    confirm: () => {},
     async reassert(key, backend) {
       const pin = await pins.lookup(key);
       return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };

@@ -148,3 +148,43 @@ function stores(label: string, withRedis: boolean): void {
 
 stores('embedded store', false);
 stores('redis store', true);
+
+describe('two instances on one Redis', () => {
+  let redis: TestRedis;
+  let legacy: ScriptedBackend;
+  let next: ScriptedBackend;
+  let creating: RunningGateway;
+  let querying: RunningGateway;
+  before(async () => {
+    redis = await startRedis();
+    [legacy, next] = await Promise.all([startScriptedBackend(), startScriptedBackend()]);
+    const raw = testConfig({ legacy: legacy.url, next: next.url });
+    [creating, querying] = [await startGateway(raw, { redisUrl: redis.url }), await startGateway(raw, { redisUrl: redis.url })];
+  });
+  after(async () => { await creating?.close(); await querying?.close(); await legacy?.close(); await next?.close(); await redis?.close(); });
+
+  test('an instance that looked the claim up while its create was in flight follows the order to its new backend after the release', async () => {
+    const merchant = 'M-TWO-INSTANCES';
+    const order = orderId('TWO');
+    const query = () => fetch(`${querying.url}/api/v1/payments?out_trade_no=${order}`, { headers: { 'x-merchant-id': merchant } });
+    legacy.reply = (r) => (r.method === 'POST' ? 'hold' : { status: 404, body: { code: '40004' } });
+    const refusedCreate = merchantPost(creating, '/api/v1/payments', merchant, v1Create(order));
+    await legacy.arrived(1);
+    // The query meets the claim: it goes where the order is pinned for now.
+    const during = await query();
+    assert.equal(during.headers.get('x-cutover-backend'), 'legacy');
+    legacy.received[0].answer(400, { code: '40004' });
+    assert.equal((await refusedCreate).status, 400);
+
+    // The order is created again through the other instance, on the merchant's new backend.
+    assert.equal((await adminCall(creating, 'PUT', `/admin/merchants/${merchant}`, { backend: 'next' })).status, 200);
+    next.reply = (r) => (r.method === 'POST' ? created(r, 'pay_two_instances') : { status: 200, body: { trade_no: 'pay_two_instances' } });
+    const create = await merchantPost(creating, '/api/v1/payments', merchant, v1Create(order));
+    assert.equal(create.headers.get('x-cutover-backend'), 'next');
+    const after = await query();
+    assert.equal(after.status, 200);
+    assert.equal(after.headers.get('x-cutover-backend'), 'next');
+    assert.equal(after.headers.get('x-cutover-reason'), 'pinned');
+    assert.equal(legacy.received.filter((r) => r.method === 'POST').length, 1, 'legacy saw the refused create only');
+  });
+});
