@@ -74,6 +74,9 @@ export function buildApp(deps: AppDeps): Gateway {
   const ttlMs = config.pins.ttlDays * 86_400_000;
   const pins = new PinService(store, {
     cacheSize: config.pins.cacheSize, ttlMs, now,
+    // A create's claim is released, if at all, when its answer comes: within its backend's
+    // timeout. A minute more covers the clocks of other instances (pin times are theirs).
+    claimsFinalAfterMs: Math.max(...Object.values(config.backends).map((b) => b.timeoutMs + b.queueTimeoutMs)) + 60_000,
     events: {
       onPinOp: (op, outcome) => metrics.pinOps.inc({ op, outcome }),
       onStoreError: () => metrics.storeErrors.inc(),
@@ -82,7 +85,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const backends = new Map<string, GuardedBackend>();
   for (const [name, cfg] of Object.entries(config.backends)) {
     metrics.setBreaker(name, 'closed');
-    backends.set(name, new GuardedBackend(new BackendProxy(name, cfg, config.merchantHeader), (b, state) => {
+    backends.set(name, new GuardedBackend(new BackendProxy(name, cfg, config.merchantHeader, config.limits.responseIdleMs), (b, state) => {
       metrics.setBreaker(b, state);
       log.warn({ backend: b, state }, 'circuit breaker state changed');
     }));

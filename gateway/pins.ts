@@ -2,6 +2,12 @@
  * Transaction pins: which backend holds a transaction. Read through an
  * in-process LRU cache (a pin never moves, so a cached pin is always right);
  * a store failure becomes `pin_store_unavailable`, never a guess.
+ *
+ * A create's claim (a pin with a tag, claims.ts) may still be released while
+ * its create is in flight, so it is cached only once that can no longer
+ * happen: when this instance saw its create answered other than with a
+ * refusal (`confirm`), or when it is older than `claimsFinalAfterMs` (every
+ * create is answered, or timed out, by then).
  */
 import { LRUCache } from 'lru-cache';
 import { GatewayError } from './errors.ts';
@@ -14,17 +20,29 @@ export const pinKey = {
   idempotency: (merchant: string, key: string) => `k:${merchant}:${key}`,
 };
 
+export type PinOp = 'lookup' | 'claim' | 'release' | 'reassert';
+
 export interface PinEvents {
-  /** op: lookup | claim; outcome: hit (cache) | found | absent | created | error */
-  onPinOp?(op: 'lookup' | 'claim', outcome: string): void;
+  /** op: lookup | claim | release | reassert; outcome: hit (cache) | found | absent | created | released | kept | error */
+  onPinOp?(op: PinOp, outcome: string): void;
   onStoreError?(err: unknown): void;
 }
 
 export interface PinPort {
   /** The live pin of a key, or null; throws pin_store_unavailable when the store cannot tell. */
   lookup(key: string): Promise<Pin | null>;
-  /** Pins a key unless already pinned; returns the pin that holds. */
-  claim(key: string, backend: string): Promise<PinResult>;
+  /**
+   * Pins a key unless already pinned; returns the pin that holds. With `tag` (a
+   * create's claim, see claims.ts) the store is always asked: such a pin may
+   * have been released since it was cached, and the stored tag is returned.
+   */
+  claim(key: string, backend: string, opts?: { tag?: string }): Promise<PinResult>;
+  /** Withdraws a claim: deletes the pin if it still carries `tag`; true when deleted. */
+  release(key: string, tag: string): Promise<boolean>;
+  /** Re-asserts a claim whose create succeeded (Store.reassertPin); returns the pin that holds. */
+  reassert(key: string, backend: string, tag: string): Promise<PinResult>;
+  /** Marks a claim final (its create was answered, not refused): it may be cached. */
+  confirm(key: string, pin: Pin): void;
 }
 
 export class PinService implements PinPort {
@@ -33,9 +51,12 @@ export class PinService implements PinPort {
   readonly #now: () => number;
   readonly #events: PinEvents;
   readonly #ttlMs: number;
+  readonly #claimsFinalAfterMs: number;
 
-  constructor(store: Store, opts: { cacheSize: number; ttlMs: number; now?: () => number; events?: PinEvents }) {
+  /** `claimsFinalAfterMs`: age after which a claim can no longer be released (default: at once). */
+  constructor(store: Store, opts: { cacheSize: number; ttlMs: number; claimsFinalAfterMs?: number; now?: () => number; events?: PinEvents }) {
     this.#ttlMs = opts.ttlMs;
+    this.#claimsFinalAfterMs = opts.claimsFinalAfterMs ?? 0;
     this.#store = store;
     this.#cache = opts.cacheSize > 0 ? new LRUCache({ max: opts.cacheSize }) : null;
     this.#now = opts.now ?? Date.now;
@@ -49,7 +70,12 @@ export class PinService implements PinPort {
     return pin;
   }
 
-  #fail(op: 'lookup' | 'claim', err: unknown): never {
+  /** A pin that can never be released: untagged, or a claim old enough. */
+  #final(pin: Pin, now: number): boolean {
+    return pin.tag === undefined || now - pin.pinnedAt > this.#claimsFinalAfterMs;
+  }
+
+  #fail(op: PinOp, err: unknown): never {
     this.#events.onPinOp?.(op, 'error');
     this.#events.onStoreError?.(err);
     throw new GatewayError('pin_store_unavailable', { cause: err, headers: { 'retry-after': '1' } });
@@ -66,23 +92,52 @@ export class PinService implements PinPort {
       this.#fail('lookup', err);
     }
     this.#events.onPinOp?.('lookup', pin ? 'found' : 'absent');
-    if (pin) this.#cache?.set(key, pin);
+    if (pin && this.#final(pin, now)) this.#cache?.set(key, pin);
     return pin;
   }
 
   /** `opts.store`: write through to the store even when the pin is cached (a pin only remembered locally). */
-  async claim(key: string, backend: string, opts: { store?: boolean } = {}): Promise<PinResult> {
+  async claim(key: string, backend: string, opts: { store?: boolean; tag?: string } = {}): Promise<PinResult> {
     const now = this.#now();
-    const hit = opts.store ? null : this.#cached(key, now);
+    const hit = opts.store || opts.tag !== undefined ? null : this.#cached(key, now);
     if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
     let pin: PinResult;
     try {
-      pin = await this.#store.pinIfAbsent(key, backend, now);
+      pin = await this.#store.pinIfAbsent(key, backend, now, opts.tag);
     } catch (err) {
       this.#fail('claim', err);
     }
     this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
+    if (this.#final(pin, now)) this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+    return pin;
+  }
+
+  /** A claim whose create was answered other than with a refusal: it is final, and may be cached. */
+  confirm(key: string, pin: Pin): void {
     this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+  }
+
+  async release(key: string, tag: string): Promise<boolean> {
+    let released: boolean;
+    try {
+      released = await this.#store.releasePin(key, tag, this.#now());
+    } catch (err) {
+      this.#fail('release', err);
+    }
+    this.#events.onPinOp?.('release', released ? 'released' : 'kept');
+    if (released) this.#cache?.delete(key);
+    return released;
+  }
+
+  async reassert(key: string, backend: string, tag: string): Promise<PinResult> {
+    let pin: PinResult;
+    try {
+      pin = await this.#store.reassertPin(key, backend, tag, this.#now());
+    } catch (err) {
+      this.#fail('reassert', err);
+    }
+    this.#events.onPinOp?.('reassert', pin.created ? 'created' : 'found');
+    if (pin.backend === backend) this.confirm(key, pin);
     return pin;
   }
 
@@ -98,6 +153,12 @@ export function readOnlyPins(pins: PinPort): PinPort {
   return {
     lookup: (key) => pins.lookup(key),
     async claim(key, backend) {
+      const pin = await pins.lookup(key);
+      return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
+    },
+    release: async () => false,
+    confirm: () => {},
+    async reassert(key, backend) {
       const pin = await pins.lookup(key);
       return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
     },

@@ -207,3 +207,21 @@ test('the raw load client reuses a fresh idle connection, and opens a new one in
     server.close();
   }
 });
+
+test('the pins section shows each kind of pin alone and what a claim token and a request fingerprint add', () => {
+  const memory = {
+    pins: 100, bytesPerPin: 30, usedMemoryBefore: 1000, usedMemoryAfter: 4000, method: 'smoke', hashMaxListpackEntries: '512',
+    byKind: [
+      { kind: 'transaction', value: 'an integer', pins: 10, bytesPerPin: 24 },
+      { kind: 'order', value: 'an integer with the token', pins: 10, bytesPerPin: 28.5 },
+      { kind: 'key', value: 'integer:fingerprint', pins: 10, bytesPerPin: 46 },
+    ],
+  };
+  const md = renderReport({
+    machine: describeMachine(),
+    settings: { seconds: 1, warmupSeconds: 1, connections: 4, pacedRate: 100, pinCount: 100, changes: 1, growthSeconds: 1, profileSeconds: 1 },
+    columns: [], pins: { rates: { error: 'no redis' }, memory }, totalSeconds: 1,
+  });
+  assert.match(md, /\| order \| an integer with the token \| 10 \| 28\.5 \|/);
+  assert.match(md, /claim token adds 4\.5 bytes to an order pin; the request fingerprint and claim token add 22\.0 bytes to an idempotency-key pin \(17\.5 more than an order pin/);
+});

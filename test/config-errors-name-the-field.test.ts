@@ -76,12 +76,15 @@ test('defaults come from the schema, and an explicit 0 stays 0', () => {
   assert.equal(cfg.merchantHeader, 'X-Merchant-Id');
   assert.equal(cfg.decisionHeaders, true);
   assert.equal(cfg.limits.bodyBytes, 65536);
+  assert.equal(cfg.limits.responseIdleMs, 30000);
+  assert.equal(cfg.backends.legacy.queueTimeoutMs, 1000);
   assert.deepEqual(cfg.admin.tokens, []);
   assert.equal(cfg.logLevel, 'info');
 
   const c = raw();
   c.pins.cacheSize = 0;
   c.backends.legacy.breaker = { volumeThreshold: 0 };
+  c.backends.legacy.queueTimeoutMs = 0;
   c.listen = { port: 0, adminPort: 0 };
   c.limits = { drainTimeoutMs: 0 };
   c.decisionHeaders = false;
@@ -89,6 +92,7 @@ test('defaults come from the schema, and an explicit 0 stays 0', () => {
   assert.equal(zeroes.pins.cacheSize, 0);
   assert.equal(zeroes.backends.legacy.breaker.volumeThreshold, 0);
   assert.equal(zeroes.backends.legacy.breaker.errorThresholdPercentage, 50);
+  assert.equal(zeroes.backends.legacy.queueTimeoutMs, 0);
   assert.equal(zeroes.listen.port, 0);
   assert.equal(zeroes.listen.adminPort, 0);
   assert.equal(zeroes.limits.drainTimeoutMs, 0);

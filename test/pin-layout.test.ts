@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
 import { RedisStore } from '../gateway/store/redis.ts';
 import {
-  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, MAX_BACKEND_CODES,
+  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, MAX_BACKEND_CODES, MAX_CLAIM_TOKEN,
 } from '../gateway/store/pin-layout.ts';
 
 const DAY = 86_400;
@@ -51,6 +51,23 @@ test('pack and unpack keep the backend code and the second of creation', () => {
     assert.ok(Number(packed) < 2 ** 32, 'fits a 32-bit listpack integer');
     assert.deepEqual(unpackPin(packed, w, layout), { code, pinnedAtSec: now });
   }
+});
+
+test('a claim token rides inside the integer, a fingerprint after it, and both come back unchanged', () => {
+  for (let i = 0; i < 2000; i++) {
+    const code = Math.floor(Math.random() * MAX_BACKEND_CODES);
+    const now = 1_700_000_000 + Math.floor(Math.random() * 1e8);
+    const w = windowOf(now);
+    const token = String(1 + Math.floor(Math.random() * (MAX_CLAIM_TOKEN - 1)));
+    const order = packPin(code, now, w, layout, token);
+    assert.match(order, /^\d+$/, 'an order claim stays an integer');
+    assert.ok(Number(order) < 2 ** 53, 'exact in a Lua double');
+    assert.deepEqual(unpackPin(order, w, layout), { code, pinnedAtSec: now, tag: token });
+    const key = packPin(code, now, w, layout, `${token}:AbCd-_12`);
+    assert.match(key, /^\d+:AbCd-_12$/);
+    assert.deepEqual(unpackPin(key, w, layout), { code, pinnedAtSec: now, tag: `${token}:AbCd-_12` });
+  }
+  assert.throws(() => packPin(1, 1_700_000_123, windowOf(1_700_000_123), layout, 'not-a-token'));
 });
 
 test('a pin key maps to a fixed 16-character field and a bucket; all windows of a bucket share one Cluster hash tag', () => {

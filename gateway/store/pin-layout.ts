@@ -12,7 +12,12 @@
  * the caller's clock (EXPIRE, not EXPIREAT), so a gateway whose clock differs
  * from the Redis server's never has a live pin's hash deleted under it. The
  * value packs the backend's code (6 bits) and the second of creation within
- * the window, one integer.
+ * the window, one integer below 2^32. A create's claim (order number,
+ * idempotency key) carries a tag (gateway/claims.ts): its claim token, a
+ * number below 2^21, rides in the same integer above bit 32 (still exact in
+ * Lua's doubles, still an integer in the hash: 4 bytes more than a bare
+ * pin); a key's 8-character request fingerprint follows after a colon, which
+ * makes the value a string (bench/pin-memory.ts gives the bytes each costs).
  *
  * Size: a pin costs about 29 bytes of Redis memory while the hashes hold a
  * few dozen pins each (bench/pin-memory.ts). A hash past
@@ -61,27 +66,37 @@ export function windowKey(prefix: string, bucket: number, window: number): strin
 }
 
 /**
- * Lua: find a live pin, newest window first; optionally create it in the
- * current window when absent. KEYS: the window after the current one (an
- * instance whose clock runs ahead may already have written there), then the
- * current window, then older ones. ARGV: field, nowSec, ttlSeconds,
- * windowSeconds, window of KEYS[1], [valueToSet, expireInSeconds].
- * Returns the stored value and the window it was found in, or nil.
+ * Lua shared by the pin scripts: the live pin of ARGV[1], newest window
+ * first, as `foundKey`, `foundV` (the stored value) and `foundW` (its window).
+ * KEYS: the window after the current one (an instance whose clock runs ahead
+ * may already have written there), then the current window, then older ones.
+ * ARGV: field, nowSec, ttlSeconds, windowSeconds, window of KEYS[1], then the
+ * script's own.
  */
-export const PIN_SCRIPT = `
+const FIND_LIVE = `
 local field = ARGV[1]
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local win = tonumber(ARGV[4])
 local first = tonumber(ARGV[5])
+local foundKey, foundV, foundW
 for i, key in ipairs(KEYS) do
   local v = redis.call('HGET', key, field)
   if v then
     local w = first - (i - 1)
-    local pinnedAt = w * win + math.floor(tonumber(v) / 64)
-    if pinnedAt + ttl > now then return {v, w} end
+    local pinnedAt = w * win + math.floor((tonumber(string.match(v, '^%d+')) % 4294967296) / 64)
+    if pinnedAt + ttl > now then foundKey, foundV, foundW = key, v, w; break end
   end
 end
+`;
+
+/**
+ * Lua: find a live pin (see FIND_LIVE); optionally create it in the current
+ * window when absent. Own ARGV: [valueToSet, expireInSeconds].
+ * Returns the stored value and the window it was found in, or nil.
+ */
+export const PIN_SCRIPT = `${FIND_LIVE}
+if foundV then return {foundV, foundW} end
 if ARGV[6] then
   redis.call('HSET', KEYS[2], field, ARGV[6])
   redis.call('EXPIRE', KEYS[2], ARGV[7])
@@ -90,18 +105,74 @@ end
 return nil
 `;
 
+/**
+ * Lua: withdraw or re-assert a create's claim (see FIND_LIVE). Own ARGV:
+ * 'release', token, fingerprint ('' for none): deletes the live pin if it carries that
+ * tag; returns 1 if deleted, else 0.
+ * 'reassert', token, fingerprint, backendCode, valueToSet, expireInSeconds: creates the
+ * pin when absent (created flag 1); on the same backend puts the tag on it, its age
+ * unchanged; a pin on another backend is left. Returns the value that holds and its window.
+ */
+export const CLAIM_SCRIPT = `${FIND_LIVE}
+local SHIFT = 4294967296
+if ARGV[6] == 'release' then
+  if foundV then
+    local n = tonumber(string.match(foundV, '^%d+'))
+    local fp = string.match(foundV, ':(.*)$') or ''
+    if math.floor(n / SHIFT) == tonumber(ARGV[7]) and fp == ARGV[8] then
+      redis.call('HDEL', foundKey, field)
+      return 1
+    end
+  end
+  return 0
+end
+if not foundV then
+  redis.call('HSET', KEYS[2], field, ARGV[10])
+  redis.call('EXPIRE', KEYS[2], ARGV[11])
+  return {ARGV[10], first - 1, 1}
+end
+local packed = tonumber(string.match(foundV, '^%d+')) % SHIFT
+if packed % 64 ~= tonumber(ARGV[9]) then return {foundV, foundW} end
+local v = string.format('%.0f', packed + tonumber(ARGV[7]) * SHIFT)
+if ARGV[8] ~= '' then v = v .. ':' .. ARGV[8] end
+redis.call('HSET', foundKey, field, v)
+return {v, foundW}
+`;
+
 /** Seconds until the hash of `window` may go: its newest possible pin is then past the TTL (plus a minute of slack). */
 export function windowExpiresIn(nowSec: number, window: number, ttlSeconds: number, layout: PinLayout): number {
   return (window + 1) * layout.windowSeconds + ttlSeconds + 60 - nowSec;
 }
 
-/** Packs a backend code and a creation time into the stored integer. */
-export function packPin(code: number, nowSec: number, window: number, layout: PinLayout): string {
-  return String((nowSec - window * layout.windowSeconds) * MAX_BACKEND_CODES + code);
+/** Where a claim token sits in the stored integer: above the 32 bits of backend code and time. */
+const TOKEN_SHIFT = 2 ** 32;
+/** Claim tokens are below this, so that a stored integer stays exact in Lua's doubles (2^53). */
+export const MAX_CLAIM_TOKEN = 2 ** 21;
+
+/** A claim's tag (`<token>` or `<token>:<fingerprint>`, gateway/claims.ts) as its parts. */
+export function splitTag(tag: string): { token: number; fingerprint: string } {
+  const colon = tag.indexOf(':');
+  const token = Number(colon < 0 ? tag : tag.slice(0, colon));
+  if (!Number.isInteger(token) || token < 1 || token >= MAX_CLAIM_TOKEN) throw new Error(`not a claim tag: ${tag}`);
+  return { token, fingerprint: colon < 0 ? '' : tag.slice(colon + 1) };
 }
 
-/** Unpacks a stored integer into a backend code and creation time (seconds). */
-export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number } {
-  const n = Number(value);
-  return { code: n % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(n / MAX_BACKEND_CODES) };
+/** Packs a backend code, a creation time and, for a claim, its tag into the stored value. */
+export function packPin(code: number, nowSec: number, window: number, layout: PinLayout, tag?: string): string {
+  const packed = (nowSec - window * layout.windowSeconds) * MAX_BACKEND_CODES + code;
+  if (tag === undefined) return String(packed);
+  const { token, fingerprint } = splitTag(tag);
+  const n = String(packed + token * TOKEN_SHIFT);
+  return fingerprint === '' ? n : `${n}:${fingerprint}`;
+}
+
+/** Unpacks a stored value into a backend code, creation time (seconds) and the claim's tag, if any. */
+export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number; tag?: string } {
+  const colon = value.indexOf(':');
+  const n = Number(colon < 0 ? value : value.slice(0, colon));
+  const packed = n % TOKEN_SHIFT;
+  const token = Math.floor(n / TOKEN_SHIFT);
+  const out = { code: packed % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(packed / MAX_BACKEND_CODES) };
+  if (token === 0) return out;
+  return { ...out, tag: colon < 0 ? String(token) : `${token}:${value.slice(colon + 1)}` };
 }
