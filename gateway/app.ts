@@ -74,6 +74,7 @@ export function buildApp(deps: AppDeps): Gateway {
     events: {
       onPinOp: (op, outcome) => metrics.pinOps.inc({ op, outcome }),
       onStoreError: () => metrics.storeErrors.inc(),
+      onStoreCall: (command, seconds) => metrics.storeDuration.observe({ command }, seconds),
     },
   });
   const backends = new Map<string, GuardedBackend>();
@@ -129,6 +130,7 @@ export function buildApp(deps: AppDeps): Gateway {
       canaryStats.stop();
       await canary.stop();
       for (const b of backends.values()) b.shutdown();
+      if (!deps.metrics) metrics.stop();
     },
   };
 }
