@@ -113,6 +113,7 @@ export function buildApp(deps: AppDeps): Gateway {
   }));
   adminApp.get('/metrics', async function metricsEndpoint(_req, res) {
     await split.view().catch(() => {});
+    metrics.pinCacheEntries.set(pins.cachedPins);
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });

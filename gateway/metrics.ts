@@ -43,6 +43,9 @@ export class Metrics {
     help: 'Store round trips of the data path, in seconds, by command: claim (order or idempotency-key pin before forwarding), pin (transaction id after the answer), lookup',
     labelNames: ['command'] as const, buckets: STORE_BUCKETS, registers: [this.registry],
   });
+  readonly pinCacheEntries = new Gauge({
+    name: 'cutover_pin_cache_entries', help: 'Pins held in this instance\'s pin cache', registers: [this.registry],
+  });
   readonly storeErrors = new Counter({
     name: 'cutover_store_errors_total', help: 'Store commands that failed or timed out', registers: [this.registry],
   });

@@ -64,6 +64,11 @@ export class PinService implements PinPort {
     this.#events.onStoreCall?.(commandOf(op, key), (performance.now() - started) / 1000);
   }
 
+  /** Pins held in the local cache now. */
+  get cachedPins(): number {
+    return this.#cache?.size ?? 0;
+  }
+
   /** Drops a locally cached pin (a pin that moved); the next request for it asks the store. */
   forget(key: string): void {
     this.#cache?.delete(pinDigest(key));

@@ -99,6 +99,7 @@ test('store round trips by command, GC pauses by kind and event-loop delay, for 
   assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'pin' }), 2);
   assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'lookup' }), undefined, 'a cache hit is no round trip');
   assert.equal(value(samples, 'cutover_store_duration_seconds_bucket', { command: 'claim', le: '+Inf' }), 3);
+  assert.equal(value(samples, 'cutover_pin_cache_entries'), 5, 'two order pins, one key pin, two ids');
   // Young-generation garbage makes the collector run; every pause is counted, by kind.
   let kept: number[] = [];
   for (let i = 0; i < 200; i++) kept = Array.from({ length: 10_000 }, (_, j) => j + i);
