@@ -29,12 +29,18 @@ const MAX_SWEEP = 64;
 /** Backend codes are one byte. */
 const MAX_BACKENDS = 256;
 
-/** The 96-bit digest of a pin key: the first 12 bytes of its SHA-256, as store/pin-layout.ts's `pinSlot` uses. */
-export function pinDigest(key: string): Buffer {
-  return hash('sha256', key, 'buffer');
+/**
+ * The digest of a pin key: its SHA-256 in hex, of which the cache keys on
+ * the first 96 bits (24 hex digits), the bits store/pin-layout.ts's
+ * `pinSlot` names a pin by. Hex, not a Buffer: a Buffer per lookup is
+ * memory outside the heap, and V8 counts it towards starting major GCs.
+ */
+export function pinDigest(key: string): string {
+  return hash('sha256', key, 'hex');
 }
 
-const word = (d: Uint8Array, at: number) => (d[at] | (d[at + 1] << 8) | (d[at + 2] << 16) | (d[at + 3] << 24)) >>> 0;
+/** Word `n` (0-2) of a hex digest. */
+const word = (d: string, n: number) => parseInt(d.substring(n * 8, n * 8 + 8), 16);
 
 /** A bounded map from pin digests to pins, in typed arrays (see the file comment). */
 export class PinCache {
@@ -86,8 +92,8 @@ export class PinCache {
   }
 
   /** The live pin of `digest` at `now`, or undefined; an expired entry is dropped. */
-  get(digest: Uint8Array, now: number): Pin | undefined {
-    const i = this.#find(word(digest, 0), word(digest, 4), word(digest, 8));
+  get(digest: string, now: number): Pin | undefined {
+    const i = this.#find(word(digest, 0), word(digest, 1), word(digest, 2));
     if (i < 0) return undefined;
     if (this.#expiresAt[i] <= now) { this.#removeAt(i); return undefined; }
     this.#state[i] = REFERENCED;
@@ -99,11 +105,11 @@ export class PinCache {
    * eviction prefer expired entries. False when the pin cannot be cached
    * (already expired, or a 257th backend name): the caller then simply asks the store.
    */
-  set(digest: Uint8Array, pin: Pin, now: number): boolean {
+  set(digest: string, pin: Pin, now: number): boolean {
     if (pin.expiresAt <= now) return false;
     const code = this.#codeOf(pin.backend);
     if (code < 0) return false;
-    const k0 = word(digest, 0), k1 = word(digest, 4), k2 = word(digest, 8);
+    const k0 = word(digest, 0), k1 = word(digest, 1), k2 = word(digest, 2);
     let i = this.#find(k0, k1, k2);
     if (i < 0) {
       if (this.#size >= this.capacity) this.#evictOne(now);
@@ -120,8 +126,8 @@ export class PinCache {
   }
 
   /** Drops the entry of `digest` (a pin that moved must not be served from here again); true when there was one. */
-  delete(digest: Uint8Array): boolean {
-    const i = this.#find(word(digest, 0), word(digest, 4), word(digest, 8));
+  delete(digest: string): boolean {
+    const i = this.#find(word(digest, 0), word(digest, 1), word(digest, 2));
     if (i < 0) return false;
     this.#removeAt(i);
     return true;
