@@ -63,7 +63,8 @@ async function readMetrics(r: Running): Promise<string | undefined> {
   try { return await (await fetch(`${r.adminUrl}/metrics`)).text(); } catch { return undefined; }
 }
 
-interface Acc { runs: RunStats[]; probes: ProbeReading[]; stages: Map<string, Buckets> }
+/** What the runs of one column at one rate gathered. */
+export interface LowTailRuns { runs: RunStats[]; probes: ProbeReading[]; stages: Map<string, Buckets> }
 
 export async function measureLowTail(specs: ColumnSpec[], o: {
   dir: string; rates?: number[]; rounds: number; seconds: number; warmupSeconds: number; connections: number;
@@ -76,7 +77,7 @@ export async function measureLowTail(specs: ColumnSpec[], o: {
     for (const { id, r } of running) await runPeak({ targets: r.targets, connections: o.connections, seconds: 2, tag: runTag(`ltw${id}`) });
     const points: LowTailPoint[] = [];
     for (const rate of o.rates ?? LOW_TAIL_RATES) {
-      const acc = new Map(running.map(({ id }) => [id, { runs: [], probes: [], stages: new Map() } as Acc]));
+      const acc = new Map(running.map(({ id }) => [id, { runs: [], probes: [], stages: new Map() } as LowTailRuns]));
       for (let round = 0; round < o.rounds; round++) {
         const order = round % 2 === 0 ? running : [...running].reverse();
         for (const { id, r } of order) {
@@ -95,7 +96,7 @@ export async function measureLowTail(specs: ColumnSpec[], o: {
           }
         }
       }
-      points.push(summarize(rate, o.rounds, running.map(({ id }) => [id, acc.get(id)!] as const)));
+      points.push(summarizeLowTail(rate, o.rounds, running.map(({ id }) => [id, acc.get(id)!] as const)));
     }
     return { seconds: o.seconds, warmupSeconds: o.warmupSeconds, rounds: o.rounds, columnIds: running.map((x) => x.id), points };
   } finally {
@@ -105,7 +106,8 @@ export async function measureLowTail(specs: ColumnSpec[], o: {
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
-function summarize(rate: number, rounds: number, accs: (readonly [string, Acc])[]): LowTailPoint {
+/** One rate's figures from the runs, probe readings and stage histograms of each column. */
+export function summarizeLowTail(rate: number, rounds: number, accs: (readonly [string, LowTailRuns])[]): LowTailPoint {
   const columns: LowTailColumn[] = accs.map(([id, a]) => {
     const col: LowTailColumn = {
       id, p50: median(a.runs.map((s) => s.latencyMs.p50)), p99: median(a.runs.map((s) => s.latencyMs.p99)), p999: median(a.runs.map((s) => s.latencyMs.p999)),

@@ -10,6 +10,10 @@ import type { ProfileRun, ProfileSummary, Share } from './profile.ts';
 import type { Propagation } from './propagation.ts';
 import type { RunStats } from './stats.ts';
 import { addedAt, targetPoint, type TailSweep } from './tail.ts';
+import type { HeapSteady } from './heap-steady.ts';
+import type { LogCost } from './log-cost.ts';
+import type { LowTail } from './lowtail.ts';
+import { cacheGcSection, heapSection, logCostSection, lowTailMet, lowTailSection, type CacheGc } from './report-tail.ts';
 
 export interface CpuPerRequest { proxy?: number; backends: number; redis?: number; loader: number }
 export interface ColumnResult {
@@ -42,6 +46,14 @@ export interface BenchResults {
   ratioRounds?: RatioRounds | Failed;
   /** p99 added over (a) at fractions of (b)'s peak. */
   tail?: TailSweep | Failed;
+  /** (b), (c) and (cm) at low rates in paired rounds (issue 15). */
+  lowTail?: LowTail | Failed;
+  /** (c)'s heap over a steady-rate run. */
+  heap?: HeapSteady | Failed;
+  /** GC pauses with a full pin cache, typed arrays against lru-cache. */
+  cacheGc?: CacheGc | Failed;
+  /** CPU per access log line. */
+  logCost?: LogCost | Failed;
   /** The repository's gateway against a changed copy (--ab-root). */
   ab?: (AbResult & { note?: string; root: string }) | Failed;
   totalSeconds: number;
@@ -219,6 +231,8 @@ export function renderReport(r: BenchResults): string {
     'A column that falls more than half a second of requests behind stops the run ("could not keep up"): its latencies then grow without bound and the rate was beyond what it can serve here. '
     + 'A stall of the load generator\'s own event loop delays every request scheduled during it, in whichever column it happens.', '');
   L.push(...tailSection(r.tail, columns));
+  const label = (id: string) => columns.find((c) => c.id === id)?.label ?? `(${id})`;
+  L.push(...lowTailSection(r.lowTail, label), ...heapSection(r.heap), ...cacheGcSection(r.cacheGc), ...logCostSection(r.logCost));
 
   const rr = r.ratioRounds;
   L.push('## Ratios and targets', '');
@@ -237,6 +251,8 @@ export function renderReport(r: BenchResults): string {
         [`p99 added by the bare Node http proxy (n) over (a) at half of (b)'s peak, median of ${q.addedP99Rounds} paired rounds of the sweep: the floor for any Node proxy on this machine`, `${fmt(q.addedP99Ms_n)} ms`, '', ''],
         ['highest rate of the sweep at which (n) adds under 2 ms', tailMet(r.tail, 'n'), '', ''],
       ] : []),
+      ...(r.lowTail ? [["(c)'s p99 and p99.9 against (b)'s at low rates (see The tail at low rates)", failed(r.lowTail) ? '–' : r.lowTail.points.map((p) => `${int(p.rate)} req/s: ${fmt(p.columns.find((c) => c.id === 'c')?.p99)} / ${fmt(p.columns.find((c) => c.id === 'c')?.p999)} ms`).join('; '),
+        `p99 ≤ 1.5 × (b) + 2 ms, p99.9 ≤ 2 × (b) + 5 ms`, verdict(lowTailMet(r.lowTail))]] : []),
       ['throughput c0/b (pin cache off)', fmt(q.c0b), '', ''],
       ['p99 added over (a), pin cache off', q.addedP99Ms_c0 === undefined ? '–' : `${fmt(q.addedP99Ms_c0)} ms`, '', ''],
       ['throughput cm/b (gateway on its embedded store)', fmt(q.cmb), '', ''],
