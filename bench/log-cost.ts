@@ -41,7 +41,7 @@ const BURST = 500;
 
 /** Median over `rounds` of the nanoseconds per line (see LogCost). */
 export async function measureLogCost(o: { lines?: number; rounds?: number } = {}): Promise<LogCost> {
-  const lines = o.lines ?? 200_000;
+  const lines = o.lines ?? 100_000;
   const rounds = o.rounds ?? 5;
   const fd = openSync('/dev/null', 'w');
   const batched = batchedDestination(fd);

@@ -36,11 +36,11 @@ if (port > 0) {
   delay.enable();
   let gc: Record<string, GcKindTotals> = {};
   let since = performance.now();
-  /** Pauses that start before this time were the probe's own forced GC: not the process's. */
-  let forcedUntil = 0;
+  /** Pauses that start within these times were the probe's own forced GCs: not the process's. */
+  const forced: [number, number][] = [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
-      if (e.startTime < forcedUntil) continue;
+      if (forced.some(([from, to]) => e.startTime >= from && e.startTime <= to)) continue;
       const kind = KINDS[e.detail?.kind ?? -1] ?? 'other';
       const t = (gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0 });
       t.count += 1;
@@ -57,7 +57,12 @@ if (port > 0) {
       gc,
     };
     const collect = (globalThis as { gc?: () => void }).gc;
-    if (req.url?.includes('gc=1') && collect) { collect(); forcedUntil = performance.now(); }
+    if (req.url?.includes('gc=1') && collect) {
+      const from = performance.now();
+      collect();
+      forced.push([from, performance.now()]);
+      if (forced.length > 100) forced.shift();
+    }
     const full: ProbeReading = {
       ...reading,
       heap: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size])),

@@ -36,6 +36,8 @@ export interface BenchResults {
   settings: {
     seconds: number; warmupSeconds: number; pacedWarmupSeconds?: number; connections: number; pacedRate: number;
     pinCount: number; changes: number; growthSeconds: number; profileSeconds: number; gatewayRoot?: string;
+    /** Columns whose paced run is the first round of the sweep (same rate, same seconds), not a run of their own. */
+    pacedFromSweep?: string[];
   };
   columns: ColumnResult[];
   pins?: { rates: PinRates | Failed; memory: PinMemory | { notMeasured: string } | Failed };
@@ -228,7 +230,8 @@ export function renderReport(r: BenchResults): string {
       }));
   };
   L.push(`## Workload paced at ${int(s.pacedRate)} req/s (half of (b)'s peak, ${s.seconds} s)`, '', pacedTable((c) => c.paced), '',
-    'A column that falls more than half a second of requests behind stops the run ("could not keep up"): its latencies then grow without bound and the rate was beyond what it can serve here. '
+    (s.pacedFromSweep?.length ? `For ${s.pacedFromSweep.map((id) => `(${id})`).join(', ')} the row is the first round of the sweep below (the same rate and duration), not a run of their own. ` : '')
+    + 'A column that falls more than half a second of requests behind stops the run ("could not keep up"): its latencies then grow without bound and the rate was beyond what it can serve here. '
     + 'A stall of the load generator\'s own event loop delays every request scheduled during it, in whichever column it happens.', '');
   L.push(...tailSection(r.tail, columns));
   const label = (id: string) => columns.find((c) => c.id === id)?.label ?? `(${id})`;

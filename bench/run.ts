@@ -14,8 +14,8 @@
  *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (4)
  *   --tail-rates a,b     BENCH_TAIL_RATES       low rates of the (b)/(c)/(cm) tail section, req/s (300,600)
  *   --tail-rounds N      BENCH_TAIL_ROUNDS      paired rounds at each low rate, order alternating (6)
- *   --tail-seconds N     BENCH_TAIL_SECONDS     measured seconds per run of the low-rate section (8, after 2 s unmeasured)
- *   --heap-seconds N     BENCH_HEAP_SECONDS     steady-rate run of (c) for its heap before/after (90)
+ *   --tail-seconds N     BENCH_TAIL_SECONDS     measured seconds per run of the low-rate section (7, after 2 s unmeasured)
+ *   --heap-seconds N     BENCH_HEAP_SECONDS     steady-rate run of (c) for its heap before/after (60)
  *   --heap-rate N        BENCH_HEAP_RATE        its rate, req/s (600)
  *   --gc-pins N          BENCH_GC_PINS          pins in the cache for the GC pause section (1000000)
  *   --gc-seconds N       BENCH_GC_SECONDS       request-like work on the full cache, per cache (10)
@@ -45,7 +45,7 @@ import { profileGateway } from './profile.ts';
 import { measurePropagation } from './propagation.ts';
 import { ratios, renderReport, TARGETS, type BenchResults, type ColumnResult, type ProfileBaseline, type RatioRounds } from './report.ts';
 import { median } from './stats.ts';
-import { measureTail } from './tail.ts';
+import { measureTail, TAIL_COLUMNS, targetPoint } from './tail.ts';
 import { measureLowTail } from './lowtail.ts';
 import { measureHeapSteady } from './heap-steady.ts';
 import { measureCacheGc } from './pin-cache-gc.ts';
@@ -90,8 +90,8 @@ function settings() {
     ratioRounds: Math.round(num(values['ratio-rounds'], 'BENCH_RATIO_ROUNDS', 4)),
     tailRates: list(values['tail-rates'], 'BENCH_TAIL_RATES').map(Number).filter((x) => x > 0),
     tailRounds: Math.round(num(values['tail-rounds'], 'BENCH_TAIL_ROUNDS', 6)),
-    tailSeconds: num(values['tail-seconds'], 'BENCH_TAIL_SECONDS', 8),
-    heapSeconds: num(values['heap-seconds'], 'BENCH_HEAP_SECONDS', 90),
+    tailSeconds: num(values['tail-seconds'], 'BENCH_TAIL_SECONDS', 7),
+    heapSeconds: num(values['heap-seconds'], 'BENCH_HEAP_SECONDS', 60),
     heapRate: num(values['heap-rate'], 'BENCH_HEAP_RATE', 600),
     gcPins: Math.round(num(values['gc-pins'], 'BENCH_GC_PINS', 1_000_000)),
     gcSeconds: num(values['gc-seconds'], 'BENCH_GC_SECONDS', 10),
@@ -113,6 +113,8 @@ interface ColumnRun {
   dir: string; redis: RedisProc; seconds: number; warmupSeconds: number; pacedWarmupSeconds: number; connections: number;
   /** The paced rate of every column (half of (b)'s peak). */
   rate: (current: ColumnResult) => number;
+  /** The sweep runs this column at the same paced rate: its first round stands for the column's paced run. */
+  pacedBySweep?: boolean;
 }
 
 /** Starts a column, warms it up, runs the peak phase (with CPU per request) and the paced phases. */
@@ -146,6 +148,7 @@ async function runColumn(spec: ColumnSpec, o: ColumnRun): Promise<ColumnResult> 
     };
     say(`${spec.label}: peak ${peak.rps} req/s, p99 ${peak.latencyMs.p99} ms, non-2xx ${peak.non2xx}`);
     const rate = o.rate(result);
+    if (o.pacedBySweep) return result;
     result.paced = await runPaced({ targets: running.targets, rate, seconds: o.seconds, warmupSeconds: o.pacedWarmupSeconds, tag: `${tag}r` });
     say(`${spec.label}: paced ${rate} req/s, p99 ${result.paced.latencyMs.p99} ms${result.paced.saturatedAt !== undefined ? ` (could not keep up: stopped at ${result.paced.saturatedAt} s)` : ''}`);
   } catch (err) {
@@ -231,16 +234,28 @@ async function main(): Promise<void> {
       }
       return results.settings.pacedRate;
     };
+    // The sweep paces (a), (n), (b) and (c) at half of (b)'s peak, the columns' paced rate, in several
+    // rounds: its first round is their paced run, not a run of their own (unless --rate sets another rate).
+    const sweepCovers = !s.skip.has('tail') && s.rate === undefined;
     // (b) first: the paced rates come from its peak. The report orders the columns.
     const order = ['b', 'c', 'c0', 'cm', 'n', 'a', 'd', 'e'];
     specs.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
     for (const spec of specs) {
-      results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, rate }));
+      const pacedBySweep = sweepCovers && TAIL_COLUMNS.includes(spec.id);
+      results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, rate, pacedBySweep }));
     }
     const allSpecs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot });
     const bPeak = results.columns.find((c) => c.id === 'b')?.peak?.rps ?? results.settings.pacedRate * 2;
     const tail = await phase('tail', s.skip, () => measureTail(allSpecs, { dir, bPeak, seconds: s.seconds, warmupSeconds: s.pacedWarmupSeconds, connections: s.connections }));
     if (tail) results.tail = tail;
+    if (sweepCovers) {
+      const point = tail && !('error' in tail) ? targetPoint(tail) : undefined;
+      for (const c of results.columns) {
+        if (!c.peak || c.paced || !TAIL_COLUMNS.includes(c.id)) continue;
+        c.paced = point?.columns.find((x) => x.id === c.id)?.firstRun;
+        if (c.paced) (results.settings.pacedFromSweep ??= []).push(c.id);
+      }
+    }
     const probed = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot, probe: true });
     results.lowTail = await phase('lowtail', s.skip, () => measureLowTail(probed, {
       dir, rates: s.tailRates.length > 0 ? s.tailRates : undefined, rounds: s.tailRounds, seconds: s.tailSeconds, warmupSeconds: 2, connections: s.connections,

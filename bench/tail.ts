@@ -15,7 +15,7 @@
  */
 import type { ColumnSpec, Running } from './columns.ts';
 import { runPaced, runPeak } from './load.ts';
-import { median } from './stats.ts';
+import { median, type RunStats } from './stats.ts';
 import { runTag } from './workload.ts';
 
 export interface TailColumn {
@@ -24,6 +24,8 @@ export interface TailColumn {
   p50: number; p99: number; p999: number;
   /** p99 of each round, in order. */
   p99Rounds: number[];
+  /** The first round's run in full (the column's paced run in the report's paced table). */
+  firstRun?: RunStats;
   saturatedAt?: number;
   failures: number;
 }
@@ -65,7 +67,7 @@ export async function measureTail(specs: ColumnSpec[], o: {
           const saturated = xs.find((s) => s.saturatedAt !== undefined);
           return {
             id, p50: median(xs.map((s) => s.latencyMs.p50)), p99: median(xs.map((s) => s.latencyMs.p99)), p999: median(xs.map((s) => s.latencyMs.p999)),
-            p99Rounds: xs.map((s) => s.latencyMs.p99),
+            p99Rounds: xs.map((s) => s.latencyMs.p99), firstRun: xs[0],
             failures: xs.reduce((n, s) => n + s.non2xx + s.errors + s.followUp404, 0),
             ...(saturated ? { saturatedAt: saturated.saturatedAt } : {}),
           };
