@@ -52,12 +52,21 @@ export class PinService implements PinPort {
     this.#events = opts.events ?? {};
   }
 
+  #lastKey = '';
+  #lastDigest = '';
+
+  /** The key's digest; the last one is kept, since a miss asks for it again to cache what the store said. */
+  #digest(key: string): string {
+    if (key !== this.#lastKey) { this.#lastKey = key; this.#lastDigest = pinDigest(key); }
+    return this.#lastDigest;
+  }
+
   #cached(key: string, now: number): Pin | null {
-    return this.#cache?.get(pinDigest(key), now) ?? null;
+    return this.#cache?.get(this.#digest(key), now) ?? null;
   }
 
   #keep(key: string, pin: Pin, now: number): void {
-    this.#cache?.set(pinDigest(key), pin, now);
+    this.#cache?.set(this.#digest(key), pin, now);
   }
 
   #timed(op: 'lookup' | 'claim', key: string, started: number): void {
@@ -71,7 +80,7 @@ export class PinService implements PinPort {
 
   /** Drops a locally cached pin (a pin that moved); the next request for it asks the store. */
   forget(key: string): void {
-    this.#cache?.delete(pinDigest(key));
+    this.#cache?.delete(this.#digest(key));
   }
 
   #fail(op: 'lookup' | 'claim', err: unknown): never {

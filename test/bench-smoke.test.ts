@@ -242,14 +242,17 @@ test('the low-rate tail: medians over rounds, rounds (c) beats (b), the relative
   assert.match(md, /\| 300 req\/s \| \(c\) \| 1\.00 \| 9\.00 \| 30\.00 \| 9\.00, 5\.00, 20\.00 \| 2\.00 \/ 6\.00 \| 15, 27\.0, 8\.00 \| 3, 8\.00 \| 0 \|/);
 });
 
-test('filling the typed-array pin cache leaves the old space as it was; the same pins in lru-cache grow it', async () => {
+test('filling the typed-array pin cache leaves the old space as it was; the same pins in lru-cache grow it', async (t) => {
   const typed = await measureCacheGc({ impl: 'typed', pins: 20_000, seconds: 0.5 });
   assert.equal(typed.pins, 20_000);
   assert.ok(typed.requests > 0);
   assert.ok(typed.oldSpaceFull - typed.oldSpaceEmpty < 256 * 1024, `old space grew by ${typed.oldSpaceFull - typed.oldSpaceEmpty} bytes`);
   assert.ok(Number.isFinite(typed.fullGcMs) && typed.fullGcMs > 0);
-  const lru = await measureCacheGc({ impl: 'lru', pins: 20_000, seconds: 0.5 });
-  assert.ok(lru.oldSpaceFull - lru.oldSpaceEmpty > 1024 * 1024, `old space grew by ${lru.oldSpaceFull - lru.oldSpaceEmpty} bytes`);
+  // The comparison needs lru-cache, which the gateway itself no longer uses.
+  if (await import('lru-cache').then(() => true, () => false)) {
+    const lru = await measureCacheGc({ impl: 'lru', pins: 20_000, seconds: 0.5 });
+    assert.ok(lru.oldSpaceFull - lru.oldSpaceEmpty > 1024 * 1024, `old space grew by ${lru.oldSpaceFull - lru.oldSpaceEmpty} bytes`);
+  } else t.diagnostic('lru-cache is not installed: the comparison is not run');
   const md = renderReport({
     machine: describeMachine(), columns: [], totalSeconds: 1,
     settings: { seconds: 1, warmupSeconds: 1, connections: 4, pacedRate: 100, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
