@@ -36,6 +36,8 @@ export interface ColumnSpec {
   what: string;
   /** Set when the column cannot run here (a missing program). */
   unavailable?: string;
+  /** Runs only where named (--columns, --tail-columns), never by default. */
+  onRequest?: boolean;
   start(dir: string): Promise<Running>;
 }
 
@@ -58,12 +60,12 @@ function running(targets: Targets, proxy: Child[], backends: Child[]): Running {
  */
 export function columnSpecs(opts: { redisUrl: string; gatewayRoot?: string; probe?: boolean; exposeGc?: boolean }): ColumnSpec[] {
   const probe = async () => (opts.probe ? probeSetup({ exposeGc: opts.exposeGc }) : undefined);
-  const gateway = (id: string, cacheSize?: number, redis = true) => async (dir: string) => {
+  const gateway = (id: string, cacheSize?: number, redis = true, logLevel = 'info') => async (dir: string) => {
     const b = await backendsPair(dir);
     const p = await probe();
     const gw = await startGateway(dir, {
       name: `gateway-${id}`, backends: b.urls, redisUrl: redis ? opts.redisUrl : undefined, keyPrefix: `bench-${id}-${Date.now().toString(36)}:`,
-      rules: BENCH_RULES, logLevel: 'info', cacheSize, root: opts.gatewayRoot, nodeArgs: p?.nodeArgs, env: p?.env,
+      rules: BENCH_RULES, logLevel, cacheSize, root: opts.gatewayRoot, nodeArgs: p?.nodeArgs, env: p?.env,
     });
     return { ...running({ v1: gw.url, v2: gw.url }, [gw.child], b.children), probeUrl: p?.url, adminUrl: gw.adminUrl };
   };
@@ -101,6 +103,11 @@ export function columnSpecs(opts: { redisUrl: string; gatewayRoot?: string; prob
       id: 'cm', label: '(cm) Cutover gateway, embedded store',
       what: 'as (c) with the embedded in-process store instead of Redis (a single instance\'s set-up): the difference from (c) is what the pin round trips to Redis cost',
       start: gateway('cm', undefined, false),
+    },
+    {
+      id: 'cq', label: '(cq) Cutover gateway, access log off', onRequest: true,
+      what: 'as (c) with the log level at warn: no line per request; the difference from (c) is what the access log costs',
+      start: gateway('cq', undefined, true, 'warn'),
     },
     {
       id: 'n', label: '(n) bare Node http proxy', what: 'no framework and no logic: Node\'s own HTTP server and client, bodies streamed, keep-alive pools (bench/node-proxy.ts); the floor for any Node proxy here',

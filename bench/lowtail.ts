@@ -42,7 +42,12 @@ export interface LowTailPoint {
   cBeatsB?: { p99: number; p999: number; of: number };
   verdict?: { p99LimitMs: number; p999LimitMs: number; p99Met: boolean; p999Met: boolean };
 }
-export interface LowTail { seconds: number; warmupSeconds: number; rounds: number; columnIds: string[]; points: LowTailPoint[] }
+export interface LowTail {
+  seconds: number; warmupSeconds: number; rounds: number; columnIds: string[];
+  /** Each column's label. */
+  labels?: Record<string, string>;
+  points: LowTailPoint[];
+}
 
 /** Stages inside the gateway, and the histogram each is read from. */
 const STAGES: { stage: string; what: string; metric: string; labels?: Record<string, string> }[] = [
@@ -67,9 +72,9 @@ async function readMetrics(r: Running): Promise<string | undefined> {
 export interface LowTailRuns { runs: RunStats[]; probes: ProbeReading[]; stages: Map<string, Buckets> }
 
 export async function measureLowTail(specs: ColumnSpec[], o: {
-  dir: string; rates?: number[]; rounds: number; seconds: number; warmupSeconds: number; connections: number;
+  dir: string; rates?: number[]; columnIds?: string[]; rounds: number; seconds: number; warmupSeconds: number; connections: number;
 }): Promise<LowTail> {
-  const chosen = LOW_TAIL_COLUMNS.map((id) => specs.find((s) => s.id === id)).filter((s): s is ColumnSpec => s !== undefined && !s.unavailable);
+  const chosen = (o.columnIds ?? LOW_TAIL_COLUMNS).map((id) => specs.find((s) => s.id === id)).filter((s): s is ColumnSpec => s !== undefined && !s.unavailable);
   const running: { id: string; r: Running }[] = [];
   try {
     for (const spec of chosen) running.push({ id: spec.id, r: await spec.start(o.dir) });
@@ -98,7 +103,8 @@ export async function measureLowTail(specs: ColumnSpec[], o: {
       }
       points.push(summarizeLowTail(rate, o.rounds, running.map(({ id }) => [id, acc.get(id)!] as const)));
     }
-    return { seconds: o.seconds, warmupSeconds: o.warmupSeconds, rounds: o.rounds, columnIds: running.map((x) => x.id), points };
+    const labels = Object.fromEntries(chosen.map((c) => [c.id, c.label]));
+    return { seconds: o.seconds, warmupSeconds: o.warmupSeconds, rounds: o.rounds, columnIds: running.map((x) => x.id), labels, points };
   } finally {
     await Promise.all(running.map(({ r }) => r.stop()));
   }

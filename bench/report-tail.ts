@@ -29,8 +29,10 @@ export function lowTailMet(t: LowTail | Failed | undefined): boolean | undefined
 
 export function lowTailSection(t: LowTail | Failed | undefined, label: (id: string) => string): string[] {
   if (!t) return [];
-  const L = ['## The tail at low rates: (b), (c) and (cm) in paired rounds', ''];
+  const L = ['## The tail at low rates, in paired rounds', ''];
   if (failed(t)) return [...L, `Not measured: ${t.error}`, ''];
+  const given = label;
+  label = (id: string) => t.labels?.[id] ?? given(id);
   L.push(`${t.columnIds.map(label).join(', ')} ran side by side and were paced in turn at each rate, ${t.rounds} rounds, `
     + `the order alternating (${t.columnIds.join(', ')} in odd rounds, ${[...t.columnIds].reverse().join(', ')} in even ones); each run ${t.seconds} s after ${t.warmupSeconds} s unmeasured at the same rate. `
     + 'p50, p99 and p99.9 are medians over the rounds. Event-loop delay and GC pauses are those of the proxy process (bench/probe.ts, preloaded alike into every column; delay beyond its 2 ms sampling interval), over all runs at that rate, warm-ups included. '

@@ -9,10 +9,11 @@
  *   --connections N      BENCH_CONNECTIONS      autocannon connections at peak (32)
  *   --rate N             BENCH_RATE             paced rate; default half of (b)'s peak
  *   --paced-warmup N     BENCH_PACED_WARMUP     unmeasured seconds at the paced rate before each paced phase (3)
- *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e)
+ *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e; cq only when named)
  *   --skip x,y           BENCH_SKIP             phases to skip: tail, lowtail, ratio, heap, gc, logcost, pins, propagation, growth, profile
  *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (4)
  *   --tail-rates a,b     BENCH_TAIL_RATES       low rates of the (b)/(c)/(cm) tail section, req/s (300,600)
+ *   --tail-columns x,y   BENCH_TAIL_COLUMNS     its columns (b,c,cm; add cq, (c) with the access log off, to see what the log costs in the tail)
  *   --tail-rounds N      BENCH_TAIL_ROUNDS      paired rounds at each low rate, order alternating (6)
  *   --tail-seconds N     BENCH_TAIL_SECONDS     measured seconds per run of the low-rate section (7, after 2 s unmeasured)
  *   --heap-seconds N     BENCH_HEAP_SECONDS     steady-rate run of (c) for its heap before/after (60)
@@ -60,7 +61,7 @@ function settings() {
       seconds: { type: 'string' }, warmup: { type: 'string' }, 'paced-warmup': { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' },
       columns: { type: 'string' }, skip: { type: 'string' }, pins: { type: 'string' }, changes: { type: 'string' },
       'growth-seconds': { type: 'string' }, 'ratio-rounds': { type: 'string' },
-      'tail-rates': { type: 'string' }, 'tail-rounds': { type: 'string' }, 'tail-seconds': { type: 'string' },
+      'tail-rates': { type: 'string' }, 'tail-columns': { type: 'string' }, 'tail-rounds': { type: 'string' }, 'tail-seconds': { type: 'string' },
       'heap-seconds': { type: 'string' }, 'heap-rate': { type: 'string' }, 'gc-pins': { type: 'string' }, 'gc-seconds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
       'ab-root': { type: 'string' }, 'ab-note': { type: 'string' }, 'ab-role': { type: 'string' },
       out: { type: 'string' }, 'save-profile-baseline': { type: 'boolean', default: false }, 'from-results': { type: 'string' },
@@ -89,6 +90,7 @@ function settings() {
     growthSeconds: num(values['growth-seconds'], 'BENCH_GROWTH_SECONDS', 3),
     ratioRounds: Math.round(num(values['ratio-rounds'], 'BENCH_RATIO_ROUNDS', 4)),
     tailRates: list(values['tail-rates'], 'BENCH_TAIL_RATES').map(Number).filter((x) => x > 0),
+    tailColumns: list(values['tail-columns'], 'BENCH_TAIL_COLUMNS'),
     tailRounds: Math.round(num(values['tail-rounds'], 'BENCH_TAIL_ROUNDS', 6)),
     tailSeconds: num(values['tail-seconds'], 'BENCH_TAIL_SECONDS', 7),
     heapSeconds: num(values['heap-seconds'], 'BENCH_HEAP_SECONDS', 60),
@@ -226,7 +228,7 @@ async function main(): Promise<void> {
     settings: { seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, pacedRate: 0, pinCount: s.pinCount, changes: s.changes, growthSeconds: s.growthSeconds, profileSeconds: s.profileSeconds, gatewayRoot: s.gatewayRoot },
   };
   try {
-    const specs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot }).filter((c) => s.columns.length === 0 || s.columns.includes(c.id));
+    const specs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot }).filter((c) => (s.columns.length === 0 && !c.onRequest) || s.columns.includes(c.id));
     const rate = (current: ColumnResult) => {
       if (results.settings.pacedRate === 0) {
         const b = (current.id === 'b' ? current : results.columns.find((c) => c.id === 'b'))?.peak?.rps;
@@ -238,7 +240,7 @@ async function main(): Promise<void> {
     // rounds: its first round is their paced run, not a run of their own (unless --rate sets another rate).
     const sweepCovers = !s.skip.has('tail') && s.rate === undefined;
     // (b) first: the paced rates come from its peak. The report orders the columns.
-    const order = ['b', 'c', 'c0', 'cm', 'n', 'a', 'd', 'e'];
+    const order = ['b', 'c', 'cq', 'c0', 'cm', 'n', 'a', 'd', 'e'];
     specs.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
     for (const spec of specs) {
       const pacedBySweep = sweepCovers && TAIL_COLUMNS.includes(spec.id);
@@ -258,7 +260,7 @@ async function main(): Promise<void> {
     }
     const probed = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot, probe: true });
     results.lowTail = await phase('lowtail', s.skip, () => measureLowTail(probed, {
-      dir, rates: s.tailRates.length > 0 ? s.tailRates : undefined, rounds: s.tailRounds, seconds: s.tailSeconds, warmupSeconds: 2, connections: s.connections,
+      dir, rates: s.tailRates.length > 0 ? s.tailRates : undefined, columnIds: s.tailColumns.length > 0 ? s.tailColumns : undefined, rounds: s.tailRounds, seconds: s.tailSeconds, warmupSeconds: 2, connections: s.connections,
     }));
     const ratio = await phase('ratio', s.skip, () => measureRatioRounds(allSpecs, { dir, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rounds: s.ratioRounds }));
     if (ratio) results.ratioRounds = ratio;
