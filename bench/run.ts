@@ -9,9 +9,17 @@
  *   --connections N      BENCH_CONNECTIONS      autocannon connections at peak (32)
  *   --rate N             BENCH_RATE             paced rate; default half of (b)'s peak
  *   --paced-warmup N     BENCH_PACED_WARMUP     unmeasured seconds at the paced rate before each paced phase (3)
- *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e)
- *   --skip x,y           BENCH_SKIP             phases to skip: ratio, tail, pins, propagation, growth, profile
+ *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e; cq only when named)
+ *   --skip x,y           BENCH_SKIP             phases to skip: tail, lowtail, ratio, heap, gc, logcost, pins, propagation, growth, profile
  *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (4)
+ *   --tail-rates a,b     BENCH_TAIL_RATES       low rates of the (b)/(c)/(cm) tail section, req/s (300,600)
+ *   --tail-columns x,y   BENCH_TAIL_COLUMNS     its columns (b,c,cm; add cq, (c) with the access log off, to see what the log costs in the tail)
+ *   --tail-rounds N      BENCH_TAIL_ROUNDS      paired rounds at each low rate, order alternating (6)
+ *   --tail-seconds N     BENCH_TAIL_SECONDS     measured seconds per run of the low-rate section (7, after 2 s unmeasured)
+ *   --heap-seconds N     BENCH_HEAP_SECONDS     steady-rate run of (c) for its heap before/after (60)
+ *   --heap-rate N        BENCH_HEAP_RATE        its rate, req/s (600)
+ *   --gc-pins N          BENCH_GC_PINS          pins in the cache for the GC pause section (1000000)
+ *   --gc-seconds N       BENCH_GC_SECONDS       request-like work on the full cache, per cache (10)
  *   --pins N             BENCH_PIN_COUNT        pins written for the memory figure (1000000)
  *   --changes N          BENCH_CHANGES          ruleset changes for propagation (100)
  *   --growth-seconds N   BENCH_GROWTH_SECONDS   peak per rule-growth point (3)
@@ -38,7 +46,11 @@ import { profileGateway } from './profile.ts';
 import { measurePropagation } from './propagation.ts';
 import { ratios, renderReport, TARGETS, type BenchResults, type ColumnResult, type ProfileBaseline, type RatioRounds } from './report.ts';
 import { median } from './stats.ts';
-import { measureTail } from './tail.ts';
+import { measureTail, TAIL_COLUMNS, targetPoint } from './tail.ts';
+import { measureLowTail } from './lowtail.ts';
+import { measureHeapSteady } from './heap-steady.ts';
+import { measureCacheGc } from './pin-cache-gc.ts';
+import { measureLogCost } from './log-cost.ts';
 import { runTag } from './workload.ts';
 
 const BASELINE = join(ROOT, 'bench', 'profile-baseline.json');
@@ -48,7 +60,9 @@ function settings() {
     options: {
       seconds: { type: 'string' }, warmup: { type: 'string' }, 'paced-warmup': { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' },
       columns: { type: 'string' }, skip: { type: 'string' }, pins: { type: 'string' }, changes: { type: 'string' },
-      'growth-seconds': { type: 'string' }, 'ratio-rounds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
+      'growth-seconds': { type: 'string' }, 'ratio-rounds': { type: 'string' },
+      'tail-rates': { type: 'string' }, 'tail-columns': { type: 'string' }, 'tail-rounds': { type: 'string' }, 'tail-seconds': { type: 'string' },
+      'heap-seconds': { type: 'string' }, 'heap-rate': { type: 'string' }, 'gc-pins': { type: 'string' }, 'gc-seconds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
       'ab-root': { type: 'string' }, 'ab-note': { type: 'string' }, 'ab-role': { type: 'string' },
       out: { type: 'string' }, 'save-profile-baseline': { type: 'boolean', default: false }, 'from-results': { type: 'string' },
     },
@@ -75,6 +89,14 @@ function settings() {
     changes: Math.round(num(values.changes, 'BENCH_CHANGES', 100)),
     growthSeconds: num(values['growth-seconds'], 'BENCH_GROWTH_SECONDS', 3),
     ratioRounds: Math.round(num(values['ratio-rounds'], 'BENCH_RATIO_ROUNDS', 4)),
+    tailRates: list(values['tail-rates'], 'BENCH_TAIL_RATES').map(Number).filter((x) => x > 0),
+    tailColumns: list(values['tail-columns'], 'BENCH_TAIL_COLUMNS'),
+    tailRounds: Math.round(num(values['tail-rounds'], 'BENCH_TAIL_ROUNDS', 6)),
+    tailSeconds: num(values['tail-seconds'], 'BENCH_TAIL_SECONDS', 7),
+    heapSeconds: num(values['heap-seconds'], 'BENCH_HEAP_SECONDS', 60),
+    heapRate: num(values['heap-rate'], 'BENCH_HEAP_RATE', 600),
+    gcPins: Math.round(num(values['gc-pins'], 'BENCH_GC_PINS', 1_000_000)),
+    gcSeconds: num(values['gc-seconds'], 'BENCH_GC_SECONDS', 10),
     profileSeconds: num(values['profile-seconds'], 'BENCH_PROFILE_SECONDS', 10),
     gatewayRoot: gatewayRoot ? resolve(gatewayRoot) : undefined,
     abRoot: abRoot ? resolve(abRoot) : undefined,
@@ -93,6 +115,8 @@ interface ColumnRun {
   dir: string; redis: RedisProc; seconds: number; warmupSeconds: number; pacedWarmupSeconds: number; connections: number;
   /** The paced rate of every column (half of (b)'s peak). */
   rate: (current: ColumnResult) => number;
+  /** The sweep runs this column at the same paced rate: its first round stands for the column's paced run. */
+  pacedBySweep?: boolean;
 }
 
 /** Starts a column, warms it up, runs the peak phase (with CPU per request) and the paced phases. */
@@ -126,6 +150,7 @@ async function runColumn(spec: ColumnSpec, o: ColumnRun): Promise<ColumnResult> 
     };
     say(`${spec.label}: peak ${peak.rps} req/s, p99 ${peak.latencyMs.p99} ms, non-2xx ${peak.non2xx}`);
     const rate = o.rate(result);
+    if (o.pacedBySweep) return result;
     result.paced = await runPaced({ targets: running.targets, rate, seconds: o.seconds, warmupSeconds: o.pacedWarmupSeconds, tag: `${tag}r` });
     say(`${spec.label}: paced ${rate} req/s, p99 ${result.paced.latencyMs.p99} ms${result.paced.saturatedAt !== undefined ? ` (could not keep up: stopped at ${result.paced.saturatedAt} s)` : ''}`);
   } catch (err) {
@@ -203,7 +228,7 @@ async function main(): Promise<void> {
     settings: { seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, pacedRate: 0, pinCount: s.pinCount, changes: s.changes, growthSeconds: s.growthSeconds, profileSeconds: s.profileSeconds, gatewayRoot: s.gatewayRoot },
   };
   try {
-    const specs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot }).filter((c) => s.columns.length === 0 || s.columns.includes(c.id));
+    const specs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot }).filter((c) => (s.columns.length === 0 && !c.onRequest) || s.columns.includes(c.id));
     const rate = (current: ColumnResult) => {
       if (results.settings.pacedRate === 0) {
         const b = (current.id === 'b' ? current : results.columns.find((c) => c.id === 'b'))?.peak?.rps;
@@ -211,18 +236,46 @@ async function main(): Promise<void> {
       }
       return results.settings.pacedRate;
     };
+    // The sweep paces (a), (n), (b) and (c) at half of (b)'s peak, the columns' paced rate, in several
+    // rounds: its first round is their paced run, not a run of their own (unless --rate sets another rate).
+    const sweepCovers = !s.skip.has('tail') && s.rate === undefined;
     // (b) first: the paced rates come from its peak. The report orders the columns.
-    const order = ['b', 'c', 'c0', 'cm', 'n', 'a', 'd', 'e'];
+    const order = ['b', 'c', 'cq', 'c0', 'cm', 'n', 'a', 'd', 'e'];
     specs.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
     for (const spec of specs) {
-      results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, rate }));
+      const pacedBySweep = sweepCovers && TAIL_COLUMNS.includes(spec.id);
+      results.columns.push(await runColumn(spec, { dir, redis, seconds: s.seconds, warmupSeconds: s.warmupSeconds, pacedWarmupSeconds: s.pacedWarmupSeconds, connections: s.connections, rate, pacedBySweep }));
     }
     const allSpecs = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot });
     const bPeak = results.columns.find((c) => c.id === 'b')?.peak?.rps ?? results.settings.pacedRate * 2;
     const tail = await phase('tail', s.skip, () => measureTail(allSpecs, { dir, bPeak, seconds: s.seconds, warmupSeconds: s.pacedWarmupSeconds, connections: s.connections }));
     if (tail) results.tail = tail;
+    if (sweepCovers) {
+      const point = tail && !('error' in tail) ? targetPoint(tail) : undefined;
+      for (const c of results.columns) {
+        if (!c.peak || c.paced || !TAIL_COLUMNS.includes(c.id)) continue;
+        c.paced = point?.columns.find((x) => x.id === c.id)?.firstRun;
+        if (c.paced) (results.settings.pacedFromSweep ??= []).push(c.id);
+      }
+    }
+    const probed = columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot, probe: true });
+    results.lowTail = await phase('lowtail', s.skip, () => measureLowTail(probed, {
+      dir, rates: s.tailRates.length > 0 ? s.tailRates : undefined, columnIds: s.tailColumns.length > 0 ? s.tailColumns : undefined, rounds: s.tailRounds, seconds: s.tailSeconds, warmupSeconds: 2, connections: s.connections,
+    }));
     const ratio = await phase('ratio', s.skip, () => measureRatioRounds(allSpecs, { dir, seconds: s.seconds, warmupSeconds: s.warmupSeconds, connections: s.connections, rounds: s.ratioRounds }));
     if (ratio) results.ratioRounds = ratio;
+    results.heap = await phase('heap', s.skip, () => measureHeapSteady(
+      columnSpecs({ redisUrl: redis.url, gatewayRoot: s.gatewayRoot, probe: true, exposeGc: true }).find((c) => c.id === 'c')!,
+      { dir, rate: s.heapRate, seconds: s.heapSeconds, connections: s.connections },
+    ));
+    results.cacheGc = await phase('gc', s.skip, async () => ({
+      typed: await measureCacheGc({ impl: 'typed', pins: s.gcPins, seconds: s.gcSeconds }).catch(errorOf),
+      lru: await import('lru-cache').then(
+        () => measureCacheGc({ impl: 'lru', pins: s.gcPins, seconds: s.gcSeconds }).catch(errorOf),
+        () => ({ notMeasured: 'lru-cache is not installed' }),
+      ),
+    }));
+    results.logCost = await phase('logcost', s.skip, () => measureLogCost());
     const pinRedis = s.skip.has('pins') ? undefined : await startRedis(await freePort(), dir);
     const pins = await phase('pins', s.skip, async () => {
       const rates = await measurePinRates({ redisUrl: redis.url, seconds: Math.min(5, s.seconds), prefill: 20_000, concurrency: 64 }).catch(errorOf);

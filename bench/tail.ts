@@ -1,20 +1,21 @@
 /**
- * The p99 added over the backends as the rate grows: (a), (n), (b), (c) and
- * (cm) run side by side and are paced in turn at fractions of (b)'s peak, so
- * that the report shows up to what rate the gateway stays within the target
- * on this machine, and how the bare proxies and the embedded store compare
- * there. (n), Node's own server and client with no logic, is the floor for
- * any Node proxy: what it adds, the gateway cannot add less of.
+ * The p99 added over the backends at the target's rate: (a), (n), (b) and
+ * (c) run side by side and are paced in turn at half of (b)'s peak, so that
+ * the report shows whether the gateway stays within the target on this
+ * machine, and how the bare proxies compare there. (n), Node's own server and
+ * client with no logic, is the floor for any Node proxy: what it adds, the
+ * gateway cannot add less of. (The embedded store (cm) and lower rates are in
+ * bench/lowtail.ts.)
  *
- * At each rate the columns run back to back, (a) first, so that a change in
- * the machine's other load falls on all of them alike. The target's rate
- * (half of (b)'s peak) runs several rounds: one paced run's p99 there moves
- * by several times from run to run on a small shared machine, so the added
- * p99 is the median over the rounds of each round's difference from (a).
+ * The columns run back to back, (a) first, so that a change in the machine's
+ * other load falls on all of them alike, for several rounds: one paced run's
+ * p99 moves by several times from run to run on a small shared machine, so
+ * the added p99 is the median over the rounds of each round's difference
+ * from (a).
  */
 import type { ColumnSpec, Running } from './columns.ts';
 import { runPaced, runPeak } from './load.ts';
-import { median } from './stats.ts';
+import { median, type RunStats } from './stats.ts';
 import { runTag } from './workload.ts';
 
 export interface TailColumn {
@@ -23,6 +24,8 @@ export interface TailColumn {
   p50: number; p99: number; p999: number;
   /** p99 of each round, in order. */
   p99Rounds: number[];
+  /** The first round's run in full (the column's paced run in the report's paced table). */
+  firstRun?: RunStats;
   saturatedAt?: number;
   failures: number;
 }
@@ -35,9 +38,9 @@ export interface TailPoint {
 }
 export interface TailSweep { seconds: number; warmupSeconds: number; columnIds: string[]; points: TailPoint[] }
 
-export const TAIL_COLUMNS = ['a', 'n', 'b', 'c', 'cm'];
-/** Fractions of (b)'s peak, and the rounds run at each. */
-export const TAIL_POINTS = [{ fraction: 0.125, rounds: 1 }, { fraction: 0.25, rounds: 1 }, { fraction: 0.5, rounds: 3 }];
+export const TAIL_COLUMNS = ['a', 'n', 'b', 'c'];
+/** Fractions of (b)'s peak, and the rounds run at each (low rates: bench/lowtail.ts). */
+export const TAIL_POINTS = [{ fraction: 0.5, rounds: 3 }];
 
 export async function measureTail(specs: ColumnSpec[], o: {
   dir: string; bPeak: number; seconds: number; warmupSeconds: number; connections: number; points?: { fraction: number; rounds: number }[];
@@ -64,7 +67,7 @@ export async function measureTail(specs: ColumnSpec[], o: {
           const saturated = xs.find((s) => s.saturatedAt !== undefined);
           return {
             id, p50: median(xs.map((s) => s.latencyMs.p50)), p99: median(xs.map((s) => s.latencyMs.p99)), p999: median(xs.map((s) => s.latencyMs.p999)),
-            p99Rounds: xs.map((s) => s.latencyMs.p99),
+            p99Rounds: xs.map((s) => s.latencyMs.p99), firstRun: xs[0],
             failures: xs.reduce((n, s) => n + s.non2xx + s.errors + s.followUp404, 0),
             ...(saturated ? { saturatedAt: saturated.saturatedAt } : {}),
           };

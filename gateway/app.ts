@@ -80,6 +80,7 @@ export function buildApp(deps: AppDeps): Gateway {
     events: {
       onPinOp: (op, outcome) => metrics.pinOps.inc({ op, outcome }),
       onStoreError: () => metrics.storeErrors.inc(),
+      onStoreCall: (command, seconds) => metrics.storeDuration.observe({ command }, seconds),
     },
   });
   const backends = new Map<string, GuardedBackend>();
@@ -119,6 +120,7 @@ export function buildApp(deps: AppDeps): Gateway {
   }));
   adminApp.get('/metrics', async function metricsEndpoint(_req, res) {
     await split.view().catch(() => {});
+    metrics.pinCacheEntries.set(pins.cachedPins);
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
@@ -143,6 +145,7 @@ export function buildApp(deps: AppDeps): Gateway {
       traffic.stop();
       await canary.stop();
       for (const b of backends.values()) b.shutdown();
+      if (!deps.metrics) metrics.stop();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,11 @@ import { addedAt, targetPoint, type TailSweep } from '../bench/tail.ts';
 import type { RunStats } from '../bench/stats.ts';
 import { describeMachine } from '../bench/machine.ts';
 import { numbers, row, section, tables } from './helpers/markdown.ts';
+import { bucketsOf, countOf, minus, quantileMs } from '../bench/histograms.ts';
+import { summarizeLowTail } from '../bench/lowtail.ts';
+import { measureCacheGc } from '../bench/pin-cache-gc.ts';
+import { probeSetup } from '../bench/procs.ts';
+import type { ProbeReading } from '../bench/probe.ts';
 
 const stack = useStack();
 
@@ -224,4 +229,104 @@ test('the pins section shows each kind of pin alone and what a claim token and a
   });
   assert.match(md, /\| order \| an integer with the token \| 10 \| 28\.5 \|/);
   assert.match(md, /claim token adds 4\.5 bytes to an order pin; the request fingerprint and claim token add 22\.0 bytes to an idempotency-key pin \(17\.5 more than an order pin/);
+});
+
+test('histograms read from /metrics: buckets summed over label sets, differences, interpolated quantiles', () => {
+  const before = [
+    'cutover_store_duration_seconds_bucket{le="0.001",command="claim"} 10',
+    'cutover_store_duration_seconds_bucket{le="0.002",command="claim"} 10',
+    'cutover_store_duration_seconds_bucket{le="+Inf",command="claim"} 10',
+    'cutover_store_duration_seconds_bucket{le="0.001",command="pin"} 7',
+  ].join('\n');
+  const after = [
+    'cutover_store_duration_seconds_bucket{le="0.001",command="claim"} 60',
+    'cutover_store_duration_seconds_bucket{le="0.002",command="claim"} 100',
+    'cutover_store_duration_seconds_bucket{le="+Inf",command="claim"} 110',
+    'cutover_store_duration_seconds_bucket{le="0.001",command="pin"} 9',
+    'cutover_request_duration_seconds_bucket{le="0.001",api_version="v1",backend="legacy"} 3',
+    'cutover_request_duration_seconds_bucket{le="0.001",api_version="v2",backend="next"} 4',
+  ].join('\n');
+  const claim = minus(bucketsOf(after, 'cutover_store_duration_seconds', { command: 'claim' }), bucketsOf(before, 'cutover_store_duration_seconds', { command: 'claim' }));
+  assert.equal(countOf(claim), 100);
+  assert.equal(quantileMs(claim, 0.5), 1);
+  assert.equal(quantileMs(claim, 0.7), 1.5);
+  assert.equal(quantileMs(claim, 0.9), 2);
+  assert.equal(quantileMs(claim, 0.99), 2, 'in +Inf: the highest finite bound');
+  assert.equal(bucketsOf(after, 'cutover_request_duration_seconds').get(0.001), 7, 'summed over label sets');
+  assert.equal(quantileMs(new Map(), 0.99), undefined);
+});
+
+test('the low-rate tail: medians over rounds, rounds (c) beats (b), the relative verdict, GC and stage figures', () => {
+  const run = (p99: number, p999: number) => ({ ...paced, latencyMs: { ...paced.latencyMs, p50: 1, p99, p999 }, non2xx: 0, errors: 0, followUp404: 0, saturatedAt: undefined });
+  const probe = (p99Ms: number, majorMs: number) => ({
+    seconds: 10, eventLoop: { p50Ms: 0.1, p99Ms, maxMs: p99Ms * 3, meanMs: 0.2 }, heap: {}, external: 0,
+    gc: { minor: { count: 4, totalMs: 2, maxMs: 0.8 }, major: { count: 1, totalMs: majorMs, maxMs: majorMs } },
+  });
+  const stages = new Map([['claim', new Map([[0.001, 90], [0.002, 100], [Infinity, 100]])]]);
+  const point = summarizeLowTail(300, 3, [
+    ['b', { runs: [run(4, 10), run(6, 12), run(5, 20)], probes: [probe(1, 3), probe(2, 4), probe(3, 5)], stages: new Map() }],
+    ['c', { runs: [run(9, 30), run(5, 40), run(20, 19)], probes: [probe(2, 6), probe(2, 7), probe(2, 8)], stages }],
+  ]);
+  const [b, c] = point.columns;
+  assert.deepEqual([b.p99, b.p999, c.p99, c.p999], [5, 12, 9, 30]);
+  assert.deepEqual(point.cBeatsB, { p99: 1, p999: 1, of: 3 });
+  // Limits: 1.5 × 5 + 2 = 9.5 ms for p99 (9: met), 2 × 12 + 5 = 29 ms for p99.9 (30: not met).
+  assert.deepEqual(point.verdict, { p99LimitMs: 9.5, p999LimitMs: 29, p99Met: true, p999Met: false });
+  assert.deepEqual(c.gc, { seconds: 30, pauses: 15, totalMs: 27, maxMs: 8, major: { count: 3, totalMs: 21, maxMs: 8 } });
+  assert.deepEqual(b.eventLoop, { p99Ms: 2, maxMs: 9 });
+  const claim = c.stages!.find((s) => s.stage === 'claim')!;
+  assert.deepEqual([claim.count, claim.p50Ms, claim.p99Ms], [100, 0.556, 1.9]);
+  assert.equal(b.stages, undefined, 'no stages for a column without /metrics');
+  const md = renderReport({
+    machine: describeMachine(), columns: [], totalSeconds: 1,
+    settings: { seconds: 1, warmupSeconds: 1, connections: 4, pacedRate: 100, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
+    lowTail: { seconds: 8, warmupSeconds: 2, rounds: 3, columnIds: ['b', 'c'], points: [point] },
+  });
+  assert.match(md, /\| 300 req\/s \| 9\.00 \| 9\.50 \| \*\*met\*\* \| 30\.00 \| 29\.00 \| \*\*not met\*\* \| 1 of 3, 1 of 3 \|/);
+  assert.match(md, /The relative tail target is \*\*not met\*\*/);
+  assert.match(md, /\| 300 req\/s \| \(c\) \| 1\.00 \| 9\.00 \| 30\.00 \| 9\.00, 5\.00, 20\.00 \| 2\.00 \/ 6\.00 \| 15, 27\.0, 8\.00 \| 3, 8\.00 \| 0 \|/);
+});
+
+test('filling the typed-array pin cache leaves the old space as it was; the same pins in lru-cache grow it', async (t) => {
+  const typed = await measureCacheGc({ impl: 'typed', pins: 20_000, seconds: 0.5 });
+  assert.equal(typed.pins, 20_000);
+  assert.ok(typed.requests > 0);
+  assert.ok(typed.oldSpaceFull - typed.oldSpaceEmpty < 256 * 1024, `old space grew by ${typed.oldSpaceFull - typed.oldSpaceEmpty} bytes`);
+  assert.ok(Number.isFinite(typed.fullGcMs) && typed.fullGcMs > 0);
+  // The comparison needs lru-cache, which the gateway itself no longer uses.
+  if (await import('lru-cache').then(() => true, () => false)) {
+    const lru = await measureCacheGc({ impl: 'lru', pins: 20_000, seconds: 0.5 });
+    assert.ok(lru.oldSpaceFull - lru.oldSpaceEmpty > 1024 * 1024, `old space grew by ${lru.oldSpaceFull - lru.oldSpaceEmpty} bytes`);
+  } else t.diagnostic('lru-cache is not installed: the comparison is not run');
+  const md = renderReport({
+    machine: describeMachine(), columns: [], totalSeconds: 1,
+    settings: { seconds: 1, warmupSeconds: 1, connections: 4, pacedRate: 100, pinCount: 10, changes: 1, growthSeconds: 1, profileSeconds: 1 },
+    cacheGc: { typed: { ...typed, major: { count: 2, maxMs: 12.5, totalMs: 20 }, fullGcMs: 4 }, lru: { notMeasured: 'lru-cache is not installed' } },
+    logCost: { lines: 1000, rounds: 1, nsPerLine: 900, nsPerLineOff: 60, nsPerLinePinoPath: 4500 },
+  });
+  assert.match(md, /longest major GC pause with 20,000 cached pins \(2 major GCs in 0\.5 s\) \| 12\.50 ms \| ≤ 10 ms \| \*\*not met\*\*/);
+  assert.match(md, /forced full GC with 20,000 cached pins \| 4\.00 ms \| ≤ 10 ms \| \*\*met\*\*/);
+  assert.match(md, /lru: not measured \(lru-cache is not installed\)/);
+  assert.match(md, /batched stdout\) \| 900 \|/);
+});
+
+test('the probe preloaded into a column reports its event-loop delay, GC pauses and heap spaces', async () => {
+  const probe = await probeSetup({ exposeGc: true });
+  const child = spawn(process.execPath, [...probe.nodeArgs, '-e', 'setInterval(() => { const a = []; for (let i = 0; i < 1e5; i++) a.push({ i }); }, 5)'], {
+    env: { ...process.env, ...probe.env }, stdio: 'ignore',
+  });
+  try {
+    let reading: ProbeReading | undefined;
+    for (let tries = 0; tries < 100 && !reading; tries++) {
+      try { reading = await (await fetch(probe.url)).json() as ProbeReading; } catch { await new Promise((r) => setTimeout(r, 50)); }
+    }
+    assert.ok(reading, 'the probe answers');
+    let next: ProbeReading;
+    do { next = await (await fetch(`${probe.url}?gc=1`)).json() as ProbeReading; } while (!next.gc.minor);
+    assert.ok(next.gc.minor.count > 0 && next.gc.minor.totalMs > 0);
+    assert.ok(next.heap.old_space > 0 && next.heap.new_space >= 0);
+    assert.ok(next.eventLoop.maxMs >= next.eventLoop.p99Ms && next.eventLoop.p99Ms >= 0);
+  } finally {
+    child.kill();
+  }
 });
