@@ -115,7 +115,7 @@ export function buildApp(deps: AppDeps): Gateway {
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
-  adminApp.use(adminRouter({ service, canary, authenticate: createAuthenticator(config.admin.tokens), splitView: () => split.view() }));
+  adminApp.use(adminRouter({ service, canary, authenticate: createAuthenticator(config.admin.tokens), splitView: () => split.view(), log }));
   adminApp.use(function notFound(_req, _res, next) { next(new GatewayError('not_found')); });
   adminApp.use(jsonErrors(log));
 
