@@ -1,7 +1,9 @@
 /**
  * Identify: what a merchant request is. The API version and the endpoint come
  * from the path; the transaction it names from the path, the query or the
- * body. Path spellings that could escape the API prefix are refused here.
+ * body. Path spellings that could escape the API prefix are refused here,
+ * and so is anything under /api/vN/payments that is not exactly one modelled
+ * endpoint (SPEC 10: one reading of every request).
  */
 import type { ApiVersion } from './config.ts';
 import { GatewayError } from './errors.ts';
@@ -71,15 +73,16 @@ export const DEFAULT_UNMODELLED_METHODS: ReadonlySet<string> = new Set(['GET', '
 
 /**
  * Whether the rest of a path (after /api/vN) is in the closed payments
- * namespace. Judged on the first segment, lower-cased and cut at ";", so that
- * a case variant or a matrix parameter a backend might ignore ("/Payments",
- * "/payments;x=1/...") is inside the namespace, and so refused, never routed.
+ * namespace. Judged on the first segment, lower-cased and cut at its first
+ * character outside [a-z0-9_-], so that a case variant, a matrix parameter or
+ * a format suffix that some backend might strip ("/Payments",
+ * "/payments;x=1/...", "/payments.json") is inside the namespace, and so
+ * refused rather than routed as an unmodelled endpoint.
  */
 function inPaymentsNamespace(rest: string): boolean {
   const end = rest.indexOf('/', 1);
   const first = (end === -1 ? rest.slice(1) : rest.slice(1, end)).toLowerCase();
-  const semi = first.indexOf(';');
-  return (semi === -1 ? first : first.slice(0, semi)) === 'payments';
+  return /^payments(?![a-z0-9_-])/.test(first);
 }
 
 /**

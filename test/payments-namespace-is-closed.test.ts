@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startGateway, testConfig, type RunningGateway } from './helpers/stack.ts';
 import { startRecordingBackend, type RecordingBackend } from './helpers/recording-backend.ts';
 import { rawRequest } from './helpers/raw-http.ts';
+import { buildConfig } from '../gateway/config.ts';
 
 // SPEC 10 / issue 13: under /api/vN/payments a request is exactly one modelled endpoint or
 // it is refused; no percent-encoded octet in any path; unmodelled endpoints only with
@@ -35,7 +36,7 @@ test('spellings of a modelled path that a backend could read as it are 404 unkno
     '/api/v1/payments/2026120100000001/refund/', '/api/v1/payments/2026120100000001/Refund', '/api/v1/payments/2026120100000001/REFUND',
     '/api/v1/payments/2026120100000001/refund;x=1', '/api/v1/payments;x=1/2026120100000001/refund', '/api/v1/Payments/2026120100000001/refund',
     '/api/v1/PAYMENTS', '/api/v1/payments/', '/api/v2/payments/pay_1/refunds/', '/api/v2/Payments', '/api/v1/payments/2026120100000001/refund/x',
-    '/api/v1/payments/2026120100000001/capture', '/api/v1/payments/a.b',
+    '/api/v1/payments/2026120100000001/capture', '/api/v1/payments/a.b', '/api/v1/payments.json', '/api/v2/payments:batch',
   ]) await refused('POST', target, 404, 'unknown_endpoint', REFUND);
 });
 
@@ -60,10 +61,10 @@ test('outside the namespace only the configured methods are proxied; TRACE and P
     assert.equal(answer.headers.allow, 'GET, POST');
   }
   const before = rec.received.length;
-  const answer = await send('POST', '/api/v1/reports/daily', '{"x":1}');
+  const answer = await send('POST', '/api/v1/payments-reports/daily', '{"x":1}');
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
   assert.equal(rec.received.length, before + 1);
-  assert.equal(rec.received.at(-1)!.url, '/api/v1/reports/daily');
+  assert.equal(rec.received.at(-1)!.url, '/api/v1/payments-reports/daily', 'another name that starts with "payments" is outside');
 });
 
 test('the exact modelled spelling is still served, validated and forwarded once', async () => {
@@ -74,4 +75,10 @@ test('the exact modelled spelling is still served, validated and forwarded once'
   assert.equal(rec.received.length, before + 1);
   assert.equal(rec.received.at(-1)!.url, '/api/v1/payments/2026120100000001/refund');
   assert.deepEqual(JSON.parse(rec.received.at(-1)!.body.toString()), JSON.parse(body));
+});
+
+test('unmodelled.methods defaults to GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS and refuses a malformed method name', () => {
+  const urls = { legacy: rec.url, next: rec.url };
+  assert.deepEqual(buildConfig(testConfig(urls)).unmodelled.methods, ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+  assert.throws(() => buildConfig(testConfig(urls, { unmodelled: { methods: ['get'] } })), /unmodelled/);
 });
