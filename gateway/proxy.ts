@@ -1,7 +1,8 @@
 /**
  * Proxy: one keep-alive connection pool per backend (undici), its idle
  * timeout below the backend's, and one upstream exchange per merchant
- * request. The body read by the gateway is re-sent byte for byte; answers
+ * request. The body the pipeline hands over is sent as given (for a modelled
+ * POST, the validated value re-serialised; otherwise the bytes read); answers
  * stream, except a create's and a query's, which are buffered so that the
  * transaction id they name is pinned before the merchant can follow it up.
  *
