@@ -130,7 +130,7 @@ export function buildApp(deps: AppDeps): Gateway {
     authenticate, traffic: () => traffic.read(), rulesVersion: () => (live.loaded ? live.state.rules.version : null),
     breakers: () => Object.fromEntries([...backends].map(([n, b]) => [n, b.breaker.opened ? 'open' : b.breaker.halfOpen ? 'half_open' : 'closed'])),
   }));
-  adminApp.use(adminRouter({ service, canary, authenticate, splitView: () => split.view() }));
+  adminApp.use(adminRouter({ service, canary, authenticate, splitView: () => split.view(), log }));
   adminApp.use(function notFound(_req, _res, next) { next(new GatewayError('not_found')); });
   adminApp.use(jsonErrors(log));
 

@@ -1,14 +1,15 @@
 /**
  * Receive: read a request body into memory under a size limit, check its
- * media type, its UTF-8 and its JSON. The raw bytes are kept so that the
- * backend receives exactly what the merchant sent.
+ * media type, its UTF-8 and its JSON. Modelled bodies are read strictly
+ * (one reading, SPEC 10): no BOM, no duplicate keys, numbers as written.
  */
 import type { IncomingMessage } from 'node:http';
+import { parse as parseLossless, isInteger } from 'lossless-json';
 import { GatewayError } from './errors.ts';
+import { singleHeader } from './headers.ts';
 
-export interface ReadBody { raw: Buffer; json: unknown }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+// ignoreBOM: keep a BOM in the text, so that it is refused rather than silently dropped.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 const EMPTY = Buffer.alloc(0);
 
@@ -55,9 +56,15 @@ export function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Only JSON (optionally with charset utf-8) is accepted on modelled calls. */
+const ANY_TYPE = /^[\s\S]*$/;
+
+/**
+ * Only JSON (optionally with charset utf-8) is accepted on modelled calls, in
+ * exactly one Content-Type (a second one would be read by the backend, not by
+ * the check).
+ */
 export function checkJsonMediaType(req: IncomingMessage): void {
-  const type = req.headers['content-type'];
+  const type = singleHeader(req, 'content-type', ANY_TYPE);
   if (type === undefined) throw new GatewayError('unsupported_media_type', { message: 'Content-Type: application/json is required' });
   const [essence, ...params] = type.split(';').map((s) => s.trim().toLowerCase());
   const charsetOk = params.every((p) => !p.startsWith('charset=') || p === 'charset=utf-8' || p === 'charset="utf-8"');
@@ -66,11 +73,35 @@ export function checkJsonMediaType(req: IncomingMessage): void {
   }
 }
 
-/** Decodes and parses a JSON body; an empty body reads as `{}` only when `allowEmpty`. */
+/**
+ * A JSON number as the validator sees it. Integer spelling within the safe
+ * range becomes a number, so "integer" and "maximum" are checked on the exact
+ * value; anything else (1e3, 100.0, 0.99999999999999999, digits beyond 2^53)
+ * stays a string-holding object that no numeric schema accepts. Every field
+ * of the merchant API is an integer, so no float is ever needed; and a value
+ * that was never a number cannot be re-serialised as a rounded one.
+ */
+function readNumber(spelling: string): unknown {
+  if (isInteger(spelling)) {
+    const n = Number(spelling);
+    if (Number.isSafeInteger(n) && spelling !== '-0') return n;
+  }
+  return { number: spelling };
+}
+
+/**
+ * Decodes and parses a JSON body strictly (RFC 8259, read with lossless-json):
+ * no BOM (8.1), no key sent twice with different values (section 4 leaves the
+ * reading to each parser), numbers exactly as written. An empty body reads as
+ * `{}` only when `allowEmpty`.
+ */
 export function parseJson(raw: Buffer, allowEmpty: boolean): unknown {
   if (raw.length === 0) {
     if (allowEmpty) return {};
     throw new GatewayError('invalid_json', { message: 'The body is empty; a JSON object is required' });
+  }
+  if (raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) {
+    throw new GatewayError('invalid_json', { message: 'The body must not begin with a byte order mark (RFC 8259 8.1)' });
   }
   let text: string;
   try {
@@ -79,8 +110,10 @@ export function parseJson(raw: Buffer, allowEmpty: boolean): unknown {
     throw new GatewayError('invalid_json', { message: 'The body is not valid UTF-8', cause: err });
   }
   try {
-    return JSON.parse(text);
+    return parseLossless(text, null, readNumber);
   } catch (err) {
+    // The reader is recursive: a body nested deeper than the stack allows is refused, not parsed.
+    if (err instanceof RangeError) throw new GatewayError('invalid_json', { message: 'The body is nested too deeply', cause: err });
     throw new GatewayError('invalid_json', { message: `The body is not valid JSON: ${(err as Error).message}`, cause: err });
   }
 }

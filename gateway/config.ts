@@ -34,6 +34,8 @@ export interface Config {
   /** Absolute path of the initial ruleset file, when configured. */
   rules?: string;
   decisionHeaders: boolean;
+  /** Endpoints the gateway does not model (outside /api/vN/payments): the methods that may be proxied. */
+  unmodelled: { methods: string[] };
   limits: {
     bodyBytes: number; headerBytes: number; headersTimeoutMs: number;
     requestTimeoutMs: number; keepAliveTimeoutMs: number; drainTimeoutMs: number;

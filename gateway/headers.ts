@@ -31,3 +31,34 @@ export function headerValue(req: IncomingMessage, lower: string): string | undef
   const v = req.headers[lower];
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** A Host value's parts: the host as sent and the port, when it names one. */
+export interface HostParts { host: string; port?: string }
+
+/**
+ * RFC 9110 7.2 / RFC 3986 3.2.2-3.2.3: uri-host [":" port]. The host is an
+ * IP literal in brackets or a name of letters, digits and "-._~" (no
+ * percent-encoding, sub-delims, "@", "/" or "?": nothing a reader could split
+ * elsewhere); the port is 0-65535 in at most five digits.
+ */
+const HOST = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._~-]{1,253})(?::([0-9]{1,5}))?$/;
+
+/** The parts of a valid Host value, or undefined when it is not one. */
+export function parseHost(value: string): HostParts | undefined {
+  const m = HOST.exec(value);
+  if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) return undefined;
+  return { host: m[1], port: m[2] };
+}
+
+/**
+ * RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host, and a server
+ * answers 400 to one with none, several, or an invalid value. HTTP/1.0 may
+ * omit it, but one that is sent is held to the same rules. Returns the
+ * problem, or undefined when the request's Host is acceptable.
+ */
+export function hostProblem(req: IncomingMessage): string | undefined {
+  const n = occurrences(req, 'host');
+  if (n > 1) return 'Host must be sent once';
+  if (n === 0) return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? undefined : 'Host is required on HTTP/1.1';
+  return parseHost(req.headers.host ?? '') === undefined ? 'Host is not a valid host[:port]' : undefined;
+}

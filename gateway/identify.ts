@@ -1,7 +1,9 @@
 /**
  * Identify: what a merchant request is. The API version and the endpoint come
  * from the path; the transaction it names from the path, the query or the
- * body. Path spellings that could escape the API prefix are refused here.
+ * body. Path spellings that could escape the API prefix are refused here,
+ * and so is anything under /api/vN/payments that is not exactly one modelled
+ * endpoint (SPEC 10: one reading of every request).
  */
 import type { ApiVersion } from './config.ts';
 import { GatewayError } from './errors.ts';
@@ -47,10 +49,10 @@ const ROUTES: Record<ApiVersion, Route[]> = {
 
 /**
  * Anything that a server or backend might decode into a different path:
- * dot segments, encoded dots/slashes/backslashes, empty segments, control
- * characters. The data plane only serves plain paths (SPEC 10).
+ * dot segments, backslashes, empty segments, control characters. The data
+ * plane only serves plain paths (SPEC 10).
  */
-const UNSAFE_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|%00|\\|\/\/|[\x00-\x20\x7f]/i;
+const UNSAFE_PATH = /(^|\/)\.{1,2}(\/|$)|\\|\/\/|[\x00-\x20\x7f]/;
 
 /** Splits the raw request target and refuses unsafe spellings. */
 export function parseTarget(rawUrl: string): { path: string; search: string } {
@@ -59,12 +61,37 @@ export function parseTarget(rawUrl: string): { path: string; search: string } {
   if (rawUrl.includes('#')) throw new GatewayError('bad_request', { message: 'The request target must not contain a fragment' });
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  // No percent-encoded octet at all (issue 13): a backend that decodes "%32" reads another
+  // path than the one the gateway matched, pinned and validated. No path this API serves needs one.
+  if (path.includes('%')) throw new GatewayError('encoded_path', { message: 'The path must not contain "%": percent-encoded octets are not accepted' });
   if (UNSAFE_PATH.test(path)) throw new GatewayError('bad_request', { message: 'The path contains a forbidden sequence' });
   return { path, search: q === -1 ? '' : rawUrl.slice(q + 1) };
 }
 
-/** Identifies a merchant request; throws a GatewayError for an unknown version or an unsafe path. */
-export function identify(method: string, rawUrl: string): Identified {
+/** Methods proxied to endpoints the gateway does not model, unless configured otherwise. */
+export const DEFAULT_UNMODELLED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * Whether the rest of a path (after /api/vN) is in the closed payments
+ * namespace. Judged on the first segment, lower-cased and cut at its first
+ * character outside [a-z0-9_-], so that a case variant, a matrix parameter or
+ * a format suffix that some backend might strip ("/Payments",
+ * "/payments;x=1/...", "/payments.json") is inside the namespace, and so
+ * refused rather than routed as an unmodelled endpoint.
+ */
+function inPaymentsNamespace(rest: string): boolean {
+  const end = rest.indexOf('/', 1);
+  const first = (end === -1 ? rest.slice(1) : rest.slice(1, end)).toLowerCase();
+  return /^payments(?![a-z0-9_-])/.test(first);
+}
+
+/**
+ * Identifies a merchant request; throws a GatewayError for an unknown
+ * version, an unsafe path, a path under /api/vN/payments that is not exactly
+ * one modelled endpoint (404 unknown_endpoint, or 405 with Allow), or a
+ * method outside `unmodelledMethods` on any other path.
+ */
+export function identify(method: string, rawUrl: string, unmodelledMethods: ReadonlySet<string> = DEFAULT_UNMODELLED_METHODS): Identified {
   const { path, search } = parseTarget(rawUrl);
   const m = /^\/api\/([^/]+)(\/.*)?$/.exec(path);
   if (!m) throw new GatewayError('not_found', { message: 'Only /api/v1/ and /api/v2/ are served here' });
@@ -75,17 +102,19 @@ export function identify(method: string, rawUrl: string): Identified {
   const rest = m[2] ?? '/';
   const orderField = apiVersion === 'v1' ? 'out_trade_no' : 'merchantOrderId';
   const base = { apiVersion, path, search, orderField } as const;
-  for (const route of ROUTES[apiVersion]) {
-    const hit = route.re.exec(rest);
-    if (!hit) continue;
-    if (route.method !== method) {
-      // Same path, other method: a modelled resource; refuse instead of passing it on unvalidated.
-      const allowed = [...new Set(ROUTES[apiVersion].filter((r) => r.re.test(rest)).map((r) => r.method))];
-      if (allowed.includes(method)) continue;
-      // RFC 9110 15.5.6: Allow lists every method the resource supports.
-      throw new GatewayError('method_not_allowed', { message: `${method} is not allowed on ${path}`, headers: { allow: allowed.join(', ') } });
+  if (inPaymentsNamespace(rest)) {
+    const routes = ROUTES[apiVersion];
+    for (const route of routes) {
+      const hit = route.re.exec(rest);
+      if (hit && route.method === method) return { ...base, endpoint: route.endpoint, transactionId: hit[1], bodySchema: route.schema };
     }
-    return { ...base, endpoint: route.endpoint, transactionId: hit[1], bodySchema: route.schema };
+    const allowed = [...new Set(routes.filter((r) => r.re.test(rest)).map((r) => r.method))];
+    // RFC 9110 15.5.6: a 405 lists in Allow every method the resource supports.
+    if (allowed.length > 0) throw new GatewayError('method_not_allowed', { message: `${method} is not allowed on ${path}`, headers: { allow: allowed.join(', ') } });
+    throw new GatewayError('unknown_endpoint', { message: `${path} is not an endpoint of the ${apiVersion} payments API` });
+  }
+  if (!unmodelledMethods.has(method)) {
+    throw new GatewayError('method_not_allowed', { message: `${method} is not forwarded`, headers: { allow: [...unmodelledMethods].join(', ') } });
   }
   return { ...base, endpoint: 'unmodelled' };
 }

@@ -39,10 +39,32 @@ const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Stage "validate": the body and query of a modelled endpoint; returns the order number it names. */
+const ANY_VALUE = /^[\s\S]*$/;
+
+/**
+ * Stage "validate": the body and query of a modelled endpoint; returns the
+ * body to forward and the order number it names.
+ *
+ * The body forwarded for a modelled POST is the validated value serialised
+ * again (JSON.stringify), not the merchant's bytes. The strict reading
+ * already refuses what parsers disagree on (duplicate keys with different
+ * values, BOM, numbers that round), but the bytes can still carry spellings
+ * that are equal in meaning only by the gateway's reading: escapes ("\u0031"),
+ * an identical duplicate key, whitespace, a lone-surrogate escape that another
+ * parser replaces or rejects. Re-serialising leaves the backend nothing to
+ * read but the value that was validated; its cost is one JSON.stringify of a
+ * body of a few hundred bytes. Every number in a validated body is a safe
+ * integer (body.ts), so it is written back exactly as it was read.
+ */
 async function validate(req: IncomingMessage, t: Identified, limit: number): Promise<{ body: Buffer; orderId?: string }> {
+  // One Content-Type on every request: of two, the gateway would check one and a backend might read the other.
+  singleHeader(req, 'content-type', ANY_VALUE);
   const body = await readRaw(req, limit);
   if (t.endpoint === 'unmodelled') return { body };
+  // The gateway decodes no content coding, so a coded body would be validated as one thing and read as another.
+  if (req.headers['content-encoding'] !== undefined) {
+    throw new GatewayError('unsupported_content_encoding', { message: 'Content-Encoding is not accepted on this endpoint' });
+  }
   if (req.method === 'GET') {
     if (body.length > 0) throw new GatewayError('bad_request', { message: 'GET takes no body' });
     return { body, orderId: t.endpoint === 'query' ? queryOrderId(t) : undefined };
@@ -52,7 +74,7 @@ async function validate(req: IncomingMessage, t: Identified, limit: number): Pro
   const problems = check(t.bodySchema!, json);
   if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
   const orderId = t.endpoint === 'create' ? (json as Record<string, string>)[t.orderField] : undefined;
-  return { body, orderId };
+  return { body: body.length === 0 ? body : Buffer.from(JSON.stringify(json)), orderId };
 }
 
 /** What one request has gathered on its way through the stages. */
@@ -71,6 +93,7 @@ interface Exchange {
 /** Builds the merchant-request handler. */
 export function createDataPlane(deps: DataPlaneDeps) {
   const { config, live, pins, backends, metrics, log } = deps;
+  const unmodelledMethods: ReadonlySet<string> = new Set(config.unmodelled.methods);
   const env: DecideEnv = {
     get state() { return live.state; },
     backends: config.backends, unpinned: deps.unpinned, pins, log,
@@ -92,7 +115,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
   /** Stage "identify": version, endpoint and transaction from the path; merchant and idempotency key from headers. */
   function identifyRequest(ex: Exchange): { t: Identified; merchant: string; idempotencyKey?: string } {
     const { req } = ex;
-    const t = ex.t = identify(req.method ?? 'GET', req.url ?? '/');
+    const t = ex.t = identify(req.method ?? 'GET', req.url ?? '/', unmodelledMethods);
     const merchant = ex.merchant = singleHeader(req, config.merchantHeader, MERCHANT_ID);
     if (merchant === undefined) throw new GatewayError('missing_merchant', { message: `The ${config.merchantHeader} header is required` });
     const idempotencyKey = singleHeader(req, 'idempotency-key', IDEMPOTENCY_KEY);

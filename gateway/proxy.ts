@@ -1,7 +1,8 @@
 /**
  * Proxy: one keep-alive connection pool per backend (undici), its idle
  * timeout below the backend's, and one upstream exchange per merchant
- * request. The body read by the gateway is re-sent byte for byte; answers
+ * request. The body the pipeline hands over is sent as given (for a modelled
+ * POST, the validated value re-serialised; otherwise the bytes read); answers
  * stream, except a create's and a query's, which are buffered so that the
  * transaction id they name is pinned before the merchant can follow it up.
  *
@@ -16,6 +17,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { BackendConfig } from './config.ts';
 import { mapUpstreamError } from './upstream-errors.ts';
 import { GatewayError } from './errors.ts';
+import { parseHost } from './headers.ts';
 
 /** What the backend answered: the status always; headers and body when buffered. */
 export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }
@@ -50,8 +52,14 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
  * strips a proxy's own headers).
  */
 const KEPT = new Set(['host', 'content-length', 'content-type', 'x-request-id', 'idempotency-key']);
-/** Set by the gateway, never taken from the merchant. */
-const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host']);
+/**
+ * Set by the gateway, never taken from the merchant. The client's `Forwarded`
+ * (RFC 7239) and `X-Real-IP` are dropped, not rewritten: the gateway speaks
+ * one vocabulary, X-Forwarded-*, so a backend that reads either of the others
+ * never sees a merchant's claim about its own address, and the peer is always
+ * the last X-Forwarded-For entry.
+ */
+const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'forwarded', 'x-real-ip']);
 const MAX_BUFFERED = 1 << 20;
 const NONE: readonly string[] = [];
 
@@ -86,8 +94,10 @@ function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: 
   else if (given !== undefined) out.push('x-forwarded-for', given);
   const encrypted = (req.socket as TLSSocket).encrypted === true;
   out.push('x-forwarded-proto', encrypted ? 'https' : 'http');
-  if (h.host !== undefined) {
-    out.push('x-forwarded-host', h.host, 'x-forwarded-port', /:(\d+)$/.exec(h.host)?.[1] ?? (encrypted ? '443' : '80'));
+  // Only from a Host that parses (the server has refused every other one, RFC 9112 3.2).
+  const validHost = h.host === undefined ? undefined : parseHost(h.host);
+  if (validHost !== undefined) {
+    out.push('x-forwarded-host', h.host!, 'x-forwarded-port', validHost.port ?? (encrypted ? '443' : '80'));
   }
   return out;
 }

@@ -6,6 +6,8 @@
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from './config.ts';
+import { ERRORS } from './errors.ts';
+import { hostProblem } from './headers.ts';
 
 const CLIENT_ERRORS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'header_too_large'],
@@ -38,19 +40,22 @@ function ambiguousFraming(req: IncomingMessage): string | undefined {
 const draining = new WeakSet<http.Server>();
 
 /**
- * Refuses ambiguous framing before any router sees the request, and ignores
- * whatever was pipelined behind a refused request: its connection closes
- * once the refusal is written.
+ * Refuses ambiguous framing and a missing, repeated or invalid Host before
+ * any router sees the request, on both ports (the admin port has no use for
+ * a Host it cannot read either), and ignores whatever was pipelined behind a
+ * refused request: its connection closes once the refusal is written.
  */
 function receiveOn(server: http.Server, handler: RequestListener): RequestListener {
   const refused = new WeakSet<Socket>();
   return function receive(req, res) {
     if (refused.has(req.socket)) return;
     if (draining.has(server)) res.setHeader('connection', 'close');
-    const problem = ambiguousFraming(req);
-    if (problem === undefined) { handler(req, res); return; }
+    const framing = ambiguousFraming(req);
+    const host = framing === undefined ? hostProblem(req) : undefined;
+    if (framing === undefined && host === undefined) { handler(req, res); return; }
     refused.add(req.socket);
-    refuse(res, 400, 'bad_request', problem);
+    if (framing !== undefined) refuse(res, ERRORS.bad_request.status, 'bad_request', framing);
+    else refuse(res, ERRORS.invalid_host.status, 'invalid_host', host!);
   };
 }
 
@@ -69,6 +74,11 @@ export function createServer(handler: RequestListener, limits: Readonly<Config['
   server.on('request', receiveOn(server, handler));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) { socket.destroy(); return; }
+    // One answer per connection: when an answer is already on its way (a refusal of the
+    // same message's head, which the parser then fails on in its body), the connection
+    // only closes once it is written. Node's own default handler makes the same check.
+    const current = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    if (current?.headersSent) { socket.end(); return; }
     const [status, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request'];
     const body = JSON.stringify({ error: code, message: `The request was refused by the HTTP parser (${err.code ?? 'malformed'})` });
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);

@@ -6,6 +6,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { GatewayError } from '../gateway/errors.ts';
 import type { AdminService } from '../gateway/control/admin-service.ts';
 import type { Principal } from '../gateway/control/auth.ts';
+import type { Logger } from '../gateway/log.ts';
 
 declare module 'express-serve-static-core' {
   interface Request { principal?: Principal }
@@ -49,15 +50,30 @@ export function adminRouter(deps: {
   canary?: CanaryApi;
   authenticate: (header: string | undefined) => Principal | null;
   splitView?: () => Promise<unknown>;
+  /** Where refused admin calls (401, 403) are logged. */
+  log?: Logger;
 }): Router {
   const { service, canary } = deps;
   const router = Router({ caseSensitive: true, strict: true });
 
+  /**
+   * A refused admin call leaves a log line (who, from where, what), so that
+   * token guessing and a read-only token used for writes are seen. Never the
+   * token or the Authorization header; the path without its query string.
+   */
+  function refuse(req: Request, next: NextFunction, err: GatewayError, actor: string): void {
+    deps.log?.warn({
+      status: err.status, error: err.code, actor, remoteAddress: req.socket.remoteAddress, method: req.method,
+      path: req.originalUrl.split('?')[0],
+    }, 'admin call refused');
+    next(err);
+  }
+
   router.use('/admin', function requireToken(req: Request, _res: Response, next: NextFunction) {
     const principal = deps.authenticate(req.headers.authorization);
     // RFC 6750 section 3: a 401 names the scheme the client must use.
-    if (!principal) return next(new GatewayError('unauthorized', { headers: { 'www-authenticate': 'Bearer realm="cutover-admin"' } }));
-    if (req.method !== 'GET' && req.method !== 'HEAD' && principal.readOnly) return next(new GatewayError('forbidden'));
+    if (!principal) return refuse(req, next, new GatewayError('unauthorized', { headers: { 'www-authenticate': 'Bearer realm="cutover-admin"' } }), 'unknown');
+    if (req.method !== 'GET' && req.method !== 'HEAD' && principal.readOnly) return refuse(req, next, new GatewayError('forbidden'), principal.name);
     req.principal = principal;
     next();
   });

@@ -24,9 +24,14 @@ test('the codes the SPEC names have the statuses it gives them', () => {
     unknown_api_version: 404, missing_merchant: 400, invalid_json: 400, invalid_request: 400,
     payload_too_large: 413, unsupported_media_type: 415, version_mismatch: 409, pin_store_unavailable: 503,
     backend_unavailable: 503, backend_timeout: 504, backend_unreachable: 502, unauthorized: 401, forbidden: 403,
-    version_conflict: 409,
+    version_conflict: 409, unknown_endpoint: 404, method_not_allowed: 405,
   };
   for (const [code, status] of Object.entries(spec)) assert.equal(ERRORS[code as ErrorCode].status, status, code);
+});
+
+test('the one-reading refusals (issue 13) have their statuses', () => {
+  const own: Partial<Record<ErrorCode, number>> = { encoded_path: 400, invalid_host: 400, unsupported_content_encoding: 415, duplicate_header: 400 };
+  for (const [code, status] of Object.entries(own)) assert.equal(ERRORS[code as ErrorCode]?.status, status, code);
 });
 
 test('GatewayError carries code, status, cause, details and headers; the table message is the default', () => {

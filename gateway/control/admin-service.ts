@@ -189,7 +189,7 @@ export class AdminService {
     let t: Identified | undefined;
     try {
       // A path the data plane would refuse (unsafe spelling, wrong method) is explained as that refusal.
-      t = identify(method, path);
+      t = identify(method, path, new Set(this.#config.unmodelled.methods));
       const orderId = q.orderId ?? queryParams(t).get(t.orderField) ?? undefined;
       if ((t.endpoint === 'create' || t.endpoint === 'query') && !orderId) {
         throw new GatewayError('invalid_request', { details: [{ path: '/orderId', message: `is required to explain a ${t.endpoint}` }] });

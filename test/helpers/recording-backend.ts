@@ -1,0 +1,36 @@
+/**
+ * A backend that records every request it receives (method, target, raw
+ * headers, body bytes) and answers 200 JSON: for tests that assert exactly
+ * what reached a backend, or that nothing did.
+ */
+import http from 'node:http';
+import { listen } from '../../gateway/server.ts';
+
+export interface Received { method: string; url: string; rawHeaders: string[]; headers: http.IncomingHttpHeaders; body: Buffer }
+
+export interface RecordingBackend {
+  url: string;
+  received: Received[];
+  close(): Promise<void>;
+}
+
+/** Starts a recording backend on a loopback port. Creates get a legacy-shaped id, so that the gateway can pin them. */
+export async function startRecordingBackend(): Promise<RecordingBackend> {
+  const received: Received[] = [];
+  let seq = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, headers: req.headers, body: Buffer.concat(chunks) });
+      const body = JSON.stringify({ trade_no: `20261201${String(++seq).padStart(8, '0')}`, id: `pay_rec${seq}`, status: 'WAIT_BUYER_PAY' });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  const port = await listen(server, 0, '127.0.0.1');
+  return {
+    url: `http://127.0.0.1:${port}`, received,
+    async close() { server.closeAllConnections(); await new Promise((r) => server.close(r)); },
+  };
+}
