@@ -7,8 +7,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { buildConfig } from '../gateway/config.ts';
-import { chooseNew, type DecideEnv, type Subject } from '../gateway/decide.ts';
-import { identify } from '../gateway/identify.ts';
+import { chooseNew, type DecideEnv, type Subject } from '../gateway/data/decide.ts';
+import { identify } from '../gateway/data/identify.ts';
 import { compileRules, rulesetProblems, type Ruleset } from '../gateway/rules.ts';
 import { BENCH_RULES } from './columns.ts';
 import { runPeak } from './load.ts';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { check } from './schemas.ts';
-import { address } from './store/redis-address.ts';
+import { address } from './redis-address.ts';
 
 export type ApiVersion = 'v1' | 'v2';
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildConfig } from '../gateway/config.ts';
-import { decide, type DecideEnv, type Subject } from '../gateway/decide.ts';
+import { decide, type DecideEnv, type Subject } from '../gateway/data/decide.ts';
 import { GatewayError } from '../gateway/errors.ts';
-import { identify } from '../gateway/identify.ts';
+import { identify } from '../gateway/data/identify.ts';
 import { PinService, pinKey } from '../gateway/pins.ts';
 import { compileRules } from '../gateway/rules.ts';
 import { MemoryStore } from '../gateway/store/memory.ts';

@@ -5,9 +5,9 @@
  * instance before the call answers.
  */
 import type { Config } from '../config.ts';
-import { decide, type DecideEnv, type Subject } from '../decide.ts';
+import { decide, type DecideEnv, type Subject } from '../data/decide.ts';
 import { GatewayError } from '../errors.ts';
-import { identify, queryParams, type Identified } from '../identify.ts';
+import { identify, queryParams, type Identified } from '../data/identify.ts';
 import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
 import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';

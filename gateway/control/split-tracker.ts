@@ -4,7 +4,7 @@
  * merchant flags make it drift from the configured weights. Counts from every
  * instance are summed in the store, one counter hash per minute.
  */
-import type { Decision, RoutingState, Subject } from '../decide.ts';
+import type { Decision, RoutingState, Subject } from '../data/decide.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CompiledRules } from '../rules.ts';
 import type { Store } from '../store/types.ts';

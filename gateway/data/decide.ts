@@ -4,13 +4,13 @@
  * explain call both run exactly this function; explain passes a read-only
  * pin port.
  */
-import type { ApiVersion, BackendConfig } from './config.ts';
-import { GatewayError } from './errors.ts';
+import type { ApiVersion, BackendConfig } from '../config.ts';
+import { GatewayError } from '../errors.ts';
 import { claimToken, fingerprintOf, keyTag, settleClaims, type Claim } from './claims.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 import type { Identified } from './identify.ts';
-import { pinKey, type PinPort } from './pins.ts';
-import type { CompiledRules, RouteInput } from './rules.ts';
+import { pinKey, type PinPort } from '../pins.ts';
+import type { CompiledRules, RouteInput } from '../rules.ts';
 
 /** The routing state the control plane swaps atomically: one compiled ruleset and the flags. */
 export interface RoutingState {

@@ -17,10 +17,10 @@
  * release keeps the pin (fail closed) and is logged.
  */
 import { createHash, randomInt } from 'node:crypto';
-import { MAX_CLAIM_TOKEN } from './store/pin-layout.ts';
-import type { Logger } from './log.ts';
-import type { PinPort } from './pins.ts';
-import type { Pin } from './store/types.ts';
+import { MAX_CLAIM_TOKEN } from '../store/pin-layout.ts';
+import type { Logger } from '../log.ts';
+import type { PinPort } from '../pins.ts';
+import type { Pin } from '../store/types.ts';
 
 /** One pin a create claimed (`created`) or found (`pin`: as it stood), and the tag this request writes to it. */
 export interface Claim { key: string; backend: string; tag: string; created: boolean; pin: Pin }

@@ -5,8 +5,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Identified } from './identify.ts';
-import type { Logger } from './log.ts';
-import { pinKey, type PinService } from './pins.ts';
+import type { Logger } from '../log.ts';
+import { pinKey, type PinService } from '../pins.ts';
 import { answerHead, type UpstreamAnswer } from './proxy.ts';
 
 /** Pins the transaction id a successful create returned (v1 `trade_no`, v2 `id`). */

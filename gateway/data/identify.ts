@@ -3,9 +3,9 @@
  * from the path; the transaction it names from the path, the query or the
  * body. Path spellings that could escape the API prefix are refused here.
  */
-import type { ApiVersion } from './config.ts';
-import { GatewayError } from './errors.ts';
-import type { SchemaId } from './schemas.ts';
+import type { ApiVersion } from '../config.ts';
+import { GatewayError } from '../errors.ts';
+import type { SchemaId } from '../schemas.ts';
 
 export type Endpoint = 'create' | 'get' | 'query' | 'refund' | 'close' | 'unmodelled';
 

@@ -13,9 +13,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
-import type { BackendConfig } from './config.ts';
+import type { BackendConfig } from '../config.ts';
 import { mapUpstreamError } from './upstream-errors.ts';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 
 /** What the backend answered: the status always; headers and body when buffered. */
 export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }

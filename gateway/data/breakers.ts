@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import CircuitBreaker from 'opossum';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import type { BackendProxy, SendOptions, UpstreamAnswer } from './proxy.ts';
 import { retryableFailure } from './upstream-errors.ts';
 

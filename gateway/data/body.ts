@@ -4,7 +4,7 @@
  * backend receives exactly what the merchant sent.
  */
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 
 export interface ReadBody { raw: Buffer; json: unknown }
 

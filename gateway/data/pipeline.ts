@@ -5,21 +5,21 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Config } from './config.ts';
+import type { Config } from '../config.ts';
 import { checkJsonMediaType, parseJson, readRaw } from './body.ts';
 import { decide, type Decision, type DecideEnv, type Subject } from './decide.ts';
-import { GatewayError, errorBody } from './errors.ts';
+import { GatewayError, errorBody } from '../errors.ts';
 import { headerValue, singleHeader } from './headers.ts';
 import { identify, queryOrderId, type Identified } from './identify.ts';
-import { check } from './schemas.ts';
-import { statusClass, type Metrics } from './metrics.ts';
-import type { Logger } from './log.ts';
+import { check } from '../schemas.ts';
+import { statusClass, type Metrics } from '../metrics.ts';
+import type { Logger } from '../log.ts';
 import type { GuardedBackend } from './breakers.ts';
 import type { UpstreamAnswer } from './proxy.ts';
 import { pinTransaction, writeBuffered } from './respond.ts';
 import { outcomeOf, requestFingerprint, settleClaims } from './claims.ts';
-import type { PinService } from './pins.ts';
-import type { LiveRouting } from './control/live.ts';
+import type { PinService } from '../pins.ts';
+import type { LiveRouting } from '../control/live.ts';
 
 export interface DataPlaneDeps {
   config: Readonly<Config>;
