@@ -22,7 +22,6 @@ import { CanaryStats } from '../gateway/control/canary-stats.ts';
 import { TrafficStats } from '../gateway/control/traffic-stats.ts';
 import type { DecideEnv } from '../gateway/data/decide.ts';
 import { GatewayError } from '../gateway/errors.ts';
-import { merchantRoutes } from '../routes/merchant.ts';
 import { adminRouter } from '../routes/admin.ts';
 import { healthRouter } from '../routes/health.ts';
 import { consoleRouter } from '../routes/console.ts';
@@ -40,7 +39,10 @@ export interface AppDeps {
 }
 
 export interface Gateway {
-  /** The data port's request handler (no router: see routes/merchant.ts). */
+  /**
+   * The data port's request handler: plain Node, no router. The data path matches
+   * paths itself (gateway/data/identify.ts); a router in front cost CPU on every request.
+   */
   dataApp: RequestListener;
   adminApp: express.Express;
   live: LiveRouting;
@@ -108,7 +110,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 
-  const dataApp = merchantRoutes(handle);
+  const dataApp: RequestListener = function merchantApi(req, res) { void handle(req, res); };
 
   const adminApp = express();
   adminApp.disable('x-powered-by');
