@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Config } from '../gateway/config.ts';
 import { GuardedBackend } from '../gateway/data/breakers.ts';
 import { BackendProxy } from '../gateway/data/proxy.ts';
-import { createDataPlane, sendError } from '../gateway/data/pipeline.ts';
+import { createDataPlane } from '../gateway/data/pipeline.ts';
 import { Metrics } from '../gateway/metrics.ts';
 import type { Logger } from '../gateway/log.ts';
 import { PinService } from '../gateway/pins.ts';
@@ -21,7 +21,7 @@ import { CanaryController } from '../gateway/control/canary.ts';
 import { CanaryStats } from '../gateway/control/canary-stats.ts';
 import { TrafficStats } from '../gateway/control/traffic-stats.ts';
 import type { DecideEnv } from '../gateway/data/decide.ts';
-import { GatewayError } from '../gateway/errors.ts';
+import { GatewayError, requestIdOf, sendError } from '../gateway/errors.ts';
 import { adminRouter } from '../routes/admin.ts';
 import { healthRouter } from '../routes/health.ts';
 import { consoleRouter } from '../routes/console.ts';
@@ -65,7 +65,7 @@ function jsonErrors(log: Logger) {
     if (e?.type === 'entity.parse.failed') mapped = new GatewayError('invalid_json', { cause: err });
     else if (e?.type === 'entity.too.large') mapped = new GatewayError('payload_too_large', { cause: err });
     else if (e?.status && e.status < 500 && !(err instanceof GatewayError)) mapped = new GatewayError('bad_request', { cause: err });
-    sendError(res, mapped, req.headers['x-request-id'] as string | undefined, log);
+    sendError(res, mapped, requestIdOf(req.headers), log);
   };
 }
 

@@ -2,13 +2,12 @@
  * The data path, stage by stage. This file is the only one that says the
  * order: receive → identify → validate → decide (pin) → proxy → record.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config.ts';
 import { checkJsonMediaType, parseJson, readRaw } from './body.ts';
 import { decide, type Decision, type DecideEnv, type Subject } from './decide.ts';
-import { GatewayError, errorBody } from '../errors.ts';
+import { GatewayError, requestIdOf, sendError } from '../errors.ts';
 import { headerValue, singleHeader } from './headers.ts';
 import { identify, queryOrderId, type Identified } from './identify.ts';
 import { check } from '../schemas.ts';
@@ -37,7 +36,6 @@ export interface DataPlaneDeps {
 
 const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Stage "validate": the body and query of a modelled endpoint; returns the order number it names. */
 async function validate(req: IncomingMessage, t: Identified, limit: number): Promise<{ body: Buffer; orderId?: string }> {
@@ -79,8 +77,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
 
   /** Stage "receive": a request id (the caller's when well-formed), and recording once the answer is out. */
   function receive(req: IncomingMessage, res: ServerResponse): Exchange {
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdOf(req.headers);
     // The gateway's headers are written with the answer head in one list, not with
     // setHeader: Node then writes the head as it is, without a header map per answer.
     const ex: Exchange = { req, res, started: performance.now(), requestId, head: ['x-request-id', requestId] };
@@ -180,22 +177,4 @@ export function createDataPlane(deps: DataPlaneDeps) {
       sendError(res, err, ex.requestId, log, ex.head);
     }
   };
-}
-
-/**
- * Answers a coded JSON error, or cuts the connection when the answer had already begun.
- * `head`: the gateway's own headers (flat name/value list) for the answer.
- */
-export function sendError(res: ServerResponse, err: unknown, requestId: string | undefined, log: Logger, head: readonly string[] = []): void {
-  const gwErr = err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
-  if (gwErr.code === 'internal_error') log.error({ err, requestId }, 'unexpected error');
-  else if (gwErr.status >= 500) log.warn({ code: gwErr.code, cause: (gwErr.cause as Error | undefined)?.message, requestId }, 'refused');
-  if (res.headersSent || res.destroyed) { res.destroy(); return; }
-  const body = JSON.stringify(errorBody(gwErr, requestId));
-  res.statusCode = gwErr.status;
-  for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
-  for (const [k, v] of Object.entries(gwErr.headers ?? {})) res.setHeader(k, v);
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(body));
-  res.end(body);
 }
