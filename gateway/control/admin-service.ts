@@ -14,6 +14,20 @@ import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, t
 import type { LiveRouting } from './live.ts';
 import type { Logger } from '../log.ts';
 
+/**
+ * Runs a control-plane call whose failures other than coded ones (and a ruleset
+ * version conflict, which its caller answers) come from the store: those answer
+ * 503 `store_unavailable` rather than 500. The admin routes use it too.
+ */
+export async function viaStore<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof GatewayError || err instanceof VersionConflictError) throw err;
+    throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
+  }
+}
+
 const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export interface ExplainQuery {
@@ -38,25 +52,16 @@ export class AdminService {
     this.#env = deps.decideEnv;
   }
 
-  async #storeCall<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof GatewayError || err instanceof VersionConflictError) throw err;
-      throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
-    }
-  }
-
   async currentRules(): Promise<StoredRuleset> {
-    const r = await this.#storeCall(() => this.#store.getRules());
+    const r = await viaStore(() => this.#store.getRules());
     if (!r) throw new GatewayError('store_unavailable', { message: 'No ruleset is stored yet' });
     return r;
   }
 
-  history() { return this.#storeCall(() => this.#store.rulesHistory()); }
+  history() { return viaStore(() => this.#store.rulesHistory()); }
 
   async version(n: number): Promise<StoredRuleset | null> {
-    return this.#storeCall(() => this.#store.getRulesVersion(n));
+    return viaStore(() => this.#store.getRulesVersion(n));
   }
 
   /** Validates and stores a new ruleset version; `ifVersion` from If-Match. */
@@ -65,7 +70,7 @@ export class AdminService {
     const problems = rulesetProblems(body, this.#config.backends);
     if (problems.length > 0) throw new GatewayError('invalid_ruleset', { details: problems });
     const ruleset = rest as Ruleset;
-    return this.#storeCall(async () => {
+    return viaStore(async () => {
       let stored: StoredRuleset;
       try {
         stored = await this.#store.putRules(ruleset, { actor, comment, ifVersion, now: new Date() });
@@ -95,10 +100,10 @@ export class AdminService {
     return this.putRules({ ...old.ruleset, comment: `rollback to version ${version}` }, actor, undefined, 'rules.rollback');
   }
 
-  flags() { return this.#storeCall(() => this.#store.listFlags()); }
+  flags() { return viaStore(() => this.#store.listFlags()); }
 
   async flag(merchant: string): Promise<MerchantFlag | null> {
-    return this.#storeCall(() => this.#store.getFlag(merchant));
+    return viaStore(() => this.#store.getFlag(merchant));
   }
 
   async putFlag(merchant: string, body: unknown, actor: string): Promise<MerchantFlag> {
@@ -115,7 +120,7 @@ export class AdminService {
       merchant, backend: b.backend as string, updatedAt: new Date().toISOString(), updatedBy: actor,
       ...(typeof b.comment === 'string' ? { comment: b.comment } : {}),
     };
-    return this.#storeCall(async () => {
+    return viaStore(async () => {
       const before = await this.#store.putFlag(flag);
       await this.#afterWrite({ kind: 'flags', merchant }, async () => this.#entry(actor, 'merchant.put', merchant, before, flag));
       return flag;
@@ -130,7 +135,7 @@ export class AdminService {
     for (const k of Object.keys(b)) if (k !== 'comment') problems.push({ path: `/${k}`, message: 'is not an allowed field' });
     if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
     const comment = typeof b.comment === 'string' ? b.comment : undefined;
-    return this.#storeCall(async () => {
+    return viaStore(async () => {
       const before = await this.#store.deleteFlag(merchant);
       if (before) {
         await this.#afterWrite({ kind: 'flags', merchant }, async () => ({ ...this.#entry(actor, 'merchant.delete', merchant, before, null), ...(comment ? { comment } : {}) }));
@@ -139,7 +144,7 @@ export class AdminService {
     });
   }
 
-  audit(limit: number) { return this.#storeCall(() => this.#store.listAudit(limit)); }
+  audit(limit: number) { return viaStore(() => this.#store.listAudit(limit)); }
 
   #entry(actor: string, action: string, target: string, before: unknown, after: unknown): AuditEntry {
     return { time: new Date().toISOString(), actor, action, target, before: before ?? null, after: after ?? null };
