@@ -5,7 +5,7 @@
  */
 import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config } from '../gateway/config.ts';
+import { pinTtlMs, type Config } from '../gateway/config.ts';
 import { GuardedBackend } from '../gateway/data/breakers.ts';
 import { BackendProxy } from '../gateway/data/proxy.ts';
 import { createDataPlane } from '../gateway/data/pipeline.ts';
@@ -73,7 +73,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const { config, store, log } = deps;
   const metrics = deps.metrics ?? new Metrics();
   const now = deps.now ?? Date.now;
-  const ttlMs = config.pins.ttlDays * 86_400_000;
+  const ttlMs = pinTtlMs(config);
   const pins = new PinService(store, {
     cacheSize: config.pins.cacheSize, ttlMs, now,
     // A create's claim is released, if at all, when its answer comes: within its backend's

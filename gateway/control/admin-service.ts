@@ -7,7 +7,7 @@
 import type { Config } from '../config.ts';
 import { decide, type DecideEnv, type Subject } from '../data/decide.ts';
 import { GatewayError } from '../errors.ts';
-import { identify, queryParams, type Identified } from '../data/identify.ts';
+import { identify, MERCHANT_ID, queryParams, type Identified } from '../data/identify.ts';
 import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
 import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
@@ -27,8 +27,6 @@ export async function viaStore<T>(fn: () => Promise<T>): Promise<T> {
     throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
   }
 }
-
-const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export interface ExplainQuery {
   apiVersion?: string; merchant?: string; path?: string; orderId?: string; method?: string; idempotencyKey?: string;

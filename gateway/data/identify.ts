@@ -26,6 +26,8 @@ export interface Identified {
 
 const ID = '[A-Za-z0-9_-]{1,64}';
 const ORDER_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** A merchant id (the merchant header, flags, explain): never a ':', which separates pin key parts. */
+export const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 interface Route { method: string; re: RegExp; endpoint: Endpoint; schema?: SchemaId }
 const ROUTES: Record<ApiVersion, Route[]> = {

@@ -9,7 +9,7 @@ import { checkJsonMediaType, parseJson, readRaw } from './body.ts';
 import { decide, type Decision, type DecideEnv, type Subject } from './decide.ts';
 import { GatewayError, requestIdOf, sendError } from '../errors.ts';
 import { headerValue, singleHeader } from './headers.ts';
-import { identify, queryOrderId, type Identified } from './identify.ts';
+import { identify, MERCHANT_ID, queryOrderId, type Identified } from './identify.ts';
 import { check } from '../schemas.ts';
 import { statusClass, type Metrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
@@ -34,7 +34,6 @@ export interface DataPlaneDeps {
   onAnswered?(backend: string, status: number, seconds: number): void;
 }
 
-const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /** Stage "validate": the body and query of a modelled endpoint; returns the order number it names. */
