@@ -98,15 +98,18 @@ export function buildApp(deps: AppDeps): Gateway {
   const split = new SplitTracker(metrics, () => live.state, store);
   const canaryStats = new CanaryStats(store);
   const traffic = new TrafficStats(store, Object.keys(config.backends));
+  // What decide reads, built once for the data path and explain; `state` is read per request.
+  const env: DecideEnv = {
+    get state() { return live.state; },
+    backends: config.backends, unpinned, pins,
+    isOpen: (name) => backends.get(name)?.isOpen ?? false,
+  };
   const handle = createDataPlane({
-    config, live, pins, backends, unpinned, metrics, log,
-    onNewTransaction: (d, s) => split.record(d, s),
+    config, env, pins, backends, metrics, log,
+    onNewTransaction: (d, s, rules) => split.record(d, s, rules),
     onAnswered: (backend, status, seconds) => { canaryStats.observe(backend, status, seconds); traffic.observe(backend, status, seconds); },
   });
-  const decideEnv = (): DecideEnv => ({
-    state: live.state, backends: config.backends, unpinned, pins, isOpen: (n) => backends.get(n)?.isOpen ?? false,
-  });
-  const service = new AdminService({ store, config, live, pins, decideEnv, log });
+  const service = new AdminService({ store, config, live, pins, env, log });
   const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 

@@ -35,7 +35,7 @@ test('new transactions count under the rule that decided them; only a flag decis
   const create = (version: 'v1' | 'v2', merchant: string) => {
     const s: Subject = { t: identify('POST', `/api/${version}/payments`), merchant, method: 'POST', orderId: `O-${merchant}`, header: () => undefined };
     const d = chooseNew(env, s);
-    tracker.record(d, s);
+    tracker.record(d, s, state.rules);
     return d;
   };
 

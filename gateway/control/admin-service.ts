@@ -6,9 +6,10 @@
  */
 import type { Config } from '../config.ts';
 import { decide, type DecideEnv, type Subject } from '../data/decide.ts';
+import { previewClaims } from '../data/claims.ts';
 import { GatewayError } from '../errors.ts';
 import { identify, MERCHANT_ID, queryParams, type Identified } from '../data/identify.ts';
-import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
+import { pinKey, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
 import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
 import type { LiveRouting } from './live.ts';
@@ -37,17 +38,17 @@ export class AdminService {
   readonly #config: Readonly<Config>;
   readonly #live: LiveRouting;
   readonly #pins: PinService;
-  readonly #env: () => DecideEnv;
+  readonly #env: DecideEnv;
 
   readonly #log: Logger;
 
-  constructor(deps: { store: Store; config: Readonly<Config>; live: LiveRouting; pins: PinService; decideEnv: () => DecideEnv; log: Logger }) {
+  constructor(deps: { store: Store; config: Readonly<Config>; live: LiveRouting; pins: PinService; env: DecideEnv; log: Logger }) {
     this.#log = deps.log;
     this.#store = deps.store;
     this.#config = deps.config;
     this.#live = deps.live;
     this.#pins = deps.pins;
-    this.#env = deps.decideEnv;
+    this.#env = deps.env;
   }
 
   async currentRules(): Promise<StoredRuleset> {
@@ -187,7 +188,7 @@ export class AdminService {
     const path = q.path ?? `/api/${apiVersion}/payments`;
     if (!path.startsWith(`/api/${apiVersion}/`)) throw new GatewayError('invalid_request', { details: [{ path: '/path', message: `is not under /api/${apiVersion}/` }] });
     // One snapshot of the routing state for the whole answer, so that the version reported is the one decided by.
-    const env = { ...this.#env(), pins: readOnlyPins(this.#pins) };
+    const env: DecideEnv = { ...this.#env, state: this.#env.state };
     const rulesVersion = env.state.rules.version;
     let t: Identified | undefined;
     try {
@@ -198,7 +199,8 @@ export class AdminService {
         throw new GatewayError('invalid_request', { details: [{ path: '/orderId', message: `is required to explain a ${t.endpoint}` }] });
       }
       const subject: Subject = { t, merchant: q.merchant!, method, orderId, idempotencyKey: q.idempotencyKey, header: () => undefined };
-      const d = await decide(env, subject);
+      // The same decision as the data path's; a create's claims are looked at, not made.
+      const d = await previewClaims(env.pins, env, subject, await decide(env, subject));
       return { backend: d.backend, reason: d.reason, rule: d.rule, bucket: d.bucket, pinned: d.pinned, rulesVersion, endpoint: t.endpoint };
     } catch (err) {
       if (!(err instanceof GatewayError) || (err.code === 'invalid_request' && err.details)) throw err;

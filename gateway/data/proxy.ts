@@ -293,3 +293,11 @@ export class BackendProxy {
     void this.#pool.destroy().catch(() => {});
   }
 }
+
+/** Writes a buffered backend answer to the merchant, with the gateway's own headers (`head`). */
+export function writeBuffered(res: ServerResponse, answer: UpstreamAnswer, head: readonly string[]): void {
+  const headers = answerHead(answer.headers ?? {}, head, true);
+  headers.push('content-length', String(answer.body?.length ?? 0));
+  res.writeHead(answer.status, headers);
+  res.end(answer.body);
+}
