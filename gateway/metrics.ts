@@ -3,7 +3,9 @@
  * own per gateway instance so that several instances can share a process.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BreakerState } from './data/breakers.ts';
+
+/** A circuit breaker's state, as the breaker gauge labels it (data/breakers.ts sets it). */
+export type BreakerState = 'closed' | 'open' | 'half_open';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

@@ -8,7 +8,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { GatewayError } from '../gateway/errors.ts';
 import type { Principal } from '../gateway/control/auth.ts';
 import type { TrafficReading } from '../gateway/control/traffic-stats.ts';
-import type { BreakerState } from '../gateway/data/breakers.ts';
+import type { BreakerState } from '../gateway/metrics.ts';
 
 export interface OverviewDeps {
   authenticate: (header: string | undefined) => Principal | null;
