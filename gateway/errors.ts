@@ -31,7 +31,6 @@ export const ERRORS = {
   backend_timeout: { status: 504, message: 'The backend did not answer in time' },
   backend_unreachable: { status: 502, message: 'The backend could not be reached' },
   backend_error: { status: 502, message: 'The backend connection failed mid-response' },
-  shutting_down: { status: 503, message: 'The gateway is shutting down' },
   client_closed_request: { status: 499, message: 'The client closed the connection before the answer' },
   internal_error: { status: 500, message: 'Internal gateway error' },
   unauthorized: { status: 401, message: 'A valid Bearer token is required' },
