@@ -75,7 +75,7 @@ export function adminRouter(deps: {
   });
 
   router.post('/admin/rules/rollback', async function rollback(req, res) {
-    const stored = await service.rollback(req.body?.version, actor(req));
+    const stored = await service.rollback(req.body, actor(req));
     res.setHeader('etag', `"${stored.version}"`);
     res.json({ version: stored.version, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy, rolledBackTo: req.body.version });
   });

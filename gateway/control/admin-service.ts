@@ -11,6 +11,7 @@ import { GatewayError } from '../errors.ts';
 import { identify, MERCHANT_ID, queryParams, type Identified } from '../data/identify.ts';
 import { pinKey, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
+import { check } from '../schemas.ts';
 import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
 import type { LiveRouting } from './live.ts';
 import type { Logger } from '../log.ts';
@@ -90,11 +91,12 @@ export class AdminService {
     });
   }
 
-  async rollback(version: unknown, actor: string): Promise<StoredRuleset> {
-    if (!Number.isInteger(version) || (version as number) < 1) {
-      throw new GatewayError('invalid_request', { details: [{ path: '/version', message: 'must be a version number (integer >= 1)' }] });
-    }
-    const old = await this.version(version as number);
+  /** `body`: `{version}`, the version whose content becomes a new version. */
+  async rollback(body: unknown, actor: string): Promise<StoredRuleset> {
+    const problems = check('rollback', body ?? {});
+    if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
+    const { version } = body as { version: number };
+    const old = await this.version(version);
     if (!old) throw new GatewayError('not_found', { message: `No ruleset version ${version}` });
     return this.putRules({ ...old.ruleset, comment: `rollback to version ${version}` }, actor, undefined, 'rules.rollback');
   }
@@ -106,14 +108,13 @@ export class AdminService {
   }
 
   async putFlag(merchant: string, body: unknown, actor: string): Promise<MerchantFlag> {
-    const b = (body && typeof body === 'object' ? body : {}) as { backend?: unknown; comment?: unknown };
-    const problems: { path: string; message: string }[] = [];
-    if (!MERCHANT_ID.test(merchant)) problems.push({ path: '/merchant', message: 'must be 1-64 characters [A-Za-z0-9_.-]' });
-    if (typeof b.backend !== 'string' || !this.#config.backends[b.backend]) {
+    const b = (body ?? {}) as { backend?: unknown; comment?: unknown };
+    const problems = check('merchant-flag', b);
+    if (!MERCHANT_ID.test(merchant)) problems.unshift({ path: '/merchant', message: 'must be 1-64 characters [A-Za-z0-9_.-]' });
+    // Which backends exist is the configuration's to say, not the schema's.
+    if (typeof b.backend === 'string' && !this.#config.backends[b.backend]) {
       problems.push({ path: '/backend', message: `must be one of ${Object.keys(this.#config.backends).join(', ')}` });
     }
-    if (b.comment !== undefined && (typeof b.comment !== 'string' || b.comment.length > 1000)) problems.push({ path: '/comment', message: 'must be a string of at most 1000 characters' });
-    for (const k of Object.keys(b)) if (k !== 'backend' && k !== 'comment') problems.push({ path: `/${k}`, message: 'is not an allowed field' });
     if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
     const flag: MerchantFlag = {
       merchant, backend: b.backend as string, updatedAt: new Date().toISOString(), updatedBy: actor,
@@ -128,10 +129,8 @@ export class AdminService {
 
   /** Removes a flag; `body` may give `{comment}`, the reason, recorded in the audit entry. */
   async deleteFlag(merchant: string, actor: string, body?: unknown): Promise<MerchantFlag | null> {
-    const b = (body && typeof body === 'object' ? body : {}) as { comment?: unknown };
-    const problems: { path: string; message: string }[] = [];
-    if (b.comment !== undefined && (typeof b.comment !== 'string' || b.comment.length > 1000)) problems.push({ path: '/comment', message: 'must be a string of at most 1000 characters' });
-    for (const k of Object.keys(b)) if (k !== 'comment') problems.push({ path: `/${k}`, message: 'is not an allowed field' });
+    const b = (body ?? {}) as { comment?: unknown };
+    const problems = check('merchant-flag-delete', b);
     if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
     const comment = typeof b.comment === 'string' ? b.comment : undefined;
     return viaStore(async () => {
