@@ -124,6 +124,19 @@ async function adminCallOf(method: string, path: string, body?: string, opts: { 
 
 const json = { 'content-type': 'application/json' };
 
+/** Failure injection: `target[name]` throws `err` while `run` runs. */
+async function failing(target: object, name: string, err: Error, run: () => Promise<void>): Promise<void> {
+  const t = target as Record<string, unknown>;
+  const had = Object.hasOwn(t, name);
+  const own = t[name];
+  t[name] = () => { throw err; };
+  try {
+    await run();
+  } finally {
+    if (had) t[name] = own; else delete t[name];
+  }
+}
+
 test('the data port answers each refusal with its code', async () => {
   const cases: [ErrorCode, () => Promise<{ error: string }>][] = [
     ['unknown_api_version', () => data('GET', '/api/v9/payments/pay_1')],
@@ -161,22 +174,13 @@ test('the data port answers each routing refusal with its code', async () => {
 });
 
 test('injected failures: a pin store that cannot answer, an unexpected throw', async () => {
-  const store = stack.gw.store as unknown as Record<string, unknown>;
-  const getPin = store.getPin;
-  store.getPin = async () => { throw new Error('injected: store down'); };
-  try {
-    // An id no unpinned pattern names: without the store there is no telling where it lives.
+  // An id no unpinned pattern names: without the store there is no telling where it lives.
+  await failing(stack.gw.store, 'getPin', new Error('injected: store down'), async () => {
     assert.equal((await data('GET', '/api/v1/payments/ord_1')).error, 'pin_store_unavailable');
-  } finally {
-    store.getPin = getPin;
-  }
-  const next = stack.gw.gw.backends.get('next')! as unknown as Record<string, unknown>;
-  next.send = () => { throw new TypeError('injected: a bug'); };
-  try {
+  });
+  await failing(stack.gw.gw.backends.get('next')!, 'send', new TypeError('injected: a bug'), async () => {
     assert.equal((await data('GET', '/api/v2/payments/pay_1')).error, 'internal_error');
-  } finally {
-    delete next.send;
-  }
+  });
 });
 
 test('framing the parser or the server refuses is answered from the table, with a requestId', async () => {
@@ -203,14 +207,9 @@ test('the admin port answers each refusal with its code', async () => {
     ['canary_conflict', () => adminCallOf('POST', '/admin/canary/pause', '{}')],
   ];
   for (const [code, send] of cases) assert.equal((await send()).error, code);
-  const store = stack.gw.store as unknown as Record<string, unknown>;
-  const listAudit = store.listAudit;
-  store.listAudit = async () => { throw new Error('injected: store down'); };
-  try {
+  await failing(stack.gw.store, 'listAudit', new Error('injected: store down'), async () => {
     assert.equal((await adminCallOf('GET', '/admin/audit')).error, 'store_unavailable');
-  } finally {
-    store.listAudit = listAudit;
-  }
+  });
 });
 
 test('every code on the wire is in the table with its status and a requestId; every code in the table is sent', async () => {
