@@ -146,10 +146,11 @@ export function createDataPlane(deps: DataPlaneDeps) {
         fingerprint: keyed === undefined ? undefined : requestFingerprint(req.method!, req.url!, merchant, body),
         header: (name) => headerValue(req, name),
       };
-      // decide on one snapshot of the routing state, whose version is the one reported;
-      // claim: a create's pins are made before it is forwarded
+      // decide, on one snapshot of the routing state, whose version is the one reported
       const snapshot: DecideEnv = { ...env, state: env.state };
-      const { decision, claims } = await claim(pins, snapshot, subject, await decide(snapshot, subject), log);
+      const decided = await decide(snapshot, subject);
+      // claim: a create's pins are made before it is forwarded (an order already pinned redirects it)
+      const { decision, claims } = await claim(pins, snapshot, subject, decided, log);
       ex.decision = decision;
       if (decision.follow === 'transaction' && !decision.pinned) deps.onNewTransaction?.(decision, subject, snapshot.state.rules);
       if (config.decisionHeaders) {
