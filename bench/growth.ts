@@ -7,8 +7,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { buildConfig } from '../gateway/config.ts';
-import { chooseNew, type DecideEnv, type Subject } from '../gateway/decide.ts';
-import { identify } from '../gateway/identify.ts';
+import { chooseNew, type DecideEnv, type Subject } from '../gateway/data/decide.ts';
+import { identify } from '../gateway/data/identify.ts';
 import { compileRules, rulesetProblems, type Ruleset } from '../gateway/rules.ts';
 import { BENCH_RULES } from './columns.ts';
 import { runPeak } from './load.ts';
@@ -58,12 +58,9 @@ const backendsConfig = buildConfig({
 function decisionNs(rules: Ruleset, flags: Map<string, string>, iterations: number): number {
   const env: DecideEnv = {
     state: { rules: compileRules(rules, 1, backendsConfig), flags }, backends: backendsConfig, unpinned: [],
-    pins: {
-      lookup: async () => null, claim: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: true }),
-      release: async () => true, reassert: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: false }), confirm: () => {},
-    },
+    pins: { lookup: async () => null },
     isOpen: () => false,
-  } as DecideEnv;
+  };
   const t = identify('POST', '/api/v1/payments');
   const subjects: Subject[] = Array.from({ length: 1024 }, (_, i) => ({
     t, merchant: `M-${String(i % MERCHANTS).padStart(4, '0')}`, method: 'POST', orderId: `O-${i}`, header: () => undefined,

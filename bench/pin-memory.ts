@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { RedisStore } from '../gateway/store/redis.ts';
-import { claimToken, keyTag, requestFingerprint } from '../gateway/claims.ts';
+import { claimToken, keyTag, requestFingerprint } from '../gateway/data/claims.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 import { DEFAULT_BUCKETS } from '../gateway/store/pin-layout.ts';
 

@@ -185,13 +185,13 @@ export interface GatewayOptions {
   nodeArgs?: string[];
   /** More environment for the process (the probe's port). */
   env?: Record<string, string>;
-  /** Directory holding gateway/main.ts (another checkout, to measure a change); the repository by default. */
+  /** Directory holding app/main.ts (another checkout, to measure a change); the repository by default. */
   root?: string;
 }
 
 export interface GatewayProc { name: string; url: string; adminUrl: string; child: Child; logFile: string; configFile: string }
 
-/** `node gateway/main.ts` with a generated YAML config (CUTOVER_CONFIG), stdout (the JSON logs) to a file. */
+/** `node app/main.ts` with a generated YAML config (CUTOVER_CONFIG), stdout (the JSON logs) to a file. */
 export async function startGateway(dir: string, o: GatewayOptions): Promise<GatewayProc> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const rulesFile = join(dir, `${o.name}-rules.json`);
@@ -212,7 +212,7 @@ export async function startGateway(dir: string, o: GatewayOptions): Promise<Gate
   writeFileSync(configFile, toYaml(config));
   const logFile = join(dir, `${o.name}.log`);
   const root = o.root ?? ROOT;
-  const child = start(o.name, NODE, [...(o.nodeArgs ?? []), join(root, 'gateway/main.ts')], {
+  const child = start(o.name, NODE, [...(o.nodeArgs ?? []), join(root, 'app/main.ts')], {
     logFile, env: { CUTOVER_CONFIG: configFile, REDIS_URL: '', LOG_LEVEL: '', PORT: '', ADMIN_PORT: '', CUTOVER_ADMIN_TOKEN: '', ...o.env },
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;

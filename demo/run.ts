@@ -42,7 +42,7 @@ process.on('SIGTERM', () => stop(0));
 start(['backends/main.ts', 'legacy', '--port', '9001']);
 start(['backends/main.ts', 'next', '--port', '9002']);
 await Promise.all([waitFor('http://127.0.0.1:9001/_health'), waitFor('http://127.0.0.1:9002/_health')]);
-start(['gateway/main.ts'], { CUTOVER_CONFIG: 'demo/cutover.yaml', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', REDIS_URL: '' });
+start(['app/main.ts'], { CUTOVER_CONFIG: 'demo/cutover.yaml', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', REDIS_URL: '' });
 await waitFor('http://127.0.0.1:8081/readyz');
 const flag = await fetch('http://127.0.0.1:8081/admin/merchants/M-FLAGGED', {
   method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },

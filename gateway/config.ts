@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { check } from './schemas.ts';
-import { address } from './store/redis-address.ts';
+import { address } from './redis-address.ts';
 
 export type ApiVersion = 'v1' | 'v2';
 
@@ -20,6 +20,16 @@ export interface BackendConfig {
   /** Longest wait for a free connection in a full pool before 503 backend_busy. */
   queueTimeoutMs: number;
 }
+/** True when the backend `name` is configured and speaks API version `v`. */
+export function speaks(backends: Readonly<Record<string, BackendConfig>>, name: string, v: ApiVersion): boolean {
+  return backends[name]?.apiVersions.includes(v) ?? false;
+}
+
+/** How long a pin lives, in milliseconds (`pins.ttlDays`). */
+export function pinTtlMs(config: Readonly<Config>): number {
+  return config.pins.ttlDays * 86_400_000;
+}
+
 export interface AdminToken { name: string; token: string; readOnly: boolean }
 export interface Config {
   listen: { port: number; adminPort: number; host: string };

@@ -1,7 +1,12 @@
 /**
- * Every error the gateway itself answers, in one table: a stable code (the
- * `error` field of SPEC section 3), an HTTP status and a default message.
+ * Every error the gateway itself answers, from either port, in one table: a
+ * stable code (the `error` field of SPEC section 3), an HTTP status and a
+ * default message; and the one function that writes them (sendError).
  */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { Logger } from './log.ts';
+
 export const ERRORS = {
   unknown_api_version: { status: 404, message: 'Unknown API version' },
   not_found: { status: 404, message: 'No such endpoint' },
@@ -12,6 +17,8 @@ export const ERRORS = {
   invalid_json: { status: 400, message: 'The body is not valid JSON' },
   invalid_request: { status: 400, message: 'The request does not match its schema' },
   bad_request: { status: 400, message: 'The request is malformed' },
+  header_too_large: { status: 431, message: 'The request headers are over the size limit' },
+  request_timeout: { status: 408, message: 'The request was not received in time' },
   payload_too_large: { status: 413, message: 'The body is over the size limit' },
   unsupported_media_type: { status: 415, message: 'The body must be application/json' },
   method_not_allowed: { status: 405, message: 'Method not allowed on this endpoint' },
@@ -28,7 +35,6 @@ export const ERRORS = {
   backend_timeout: { status: 504, message: 'The backend did not answer in time' },
   backend_unreachable: { status: 502, message: 'The backend could not be reached' },
   backend_error: { status: 502, message: 'The backend connection failed mid-response' },
-  shutting_down: { status: 503, message: 'The gateway is shutting down' },
   client_closed_request: { status: 499, message: 'The client closed the connection before the answer' },
   internal_error: { status: 500, message: 'Internal gateway error' },
   unauthorized: { status: 401, message: 'A valid Bearer token is required' },
@@ -64,4 +70,40 @@ export function errorBody(err: GatewayError, requestId: string | undefined): Rec
   if (requestId) body.requestId = requestId;
   if (err.details !== undefined) body.details = err.details;
   return body;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request id of an answer: the caller's `x-request-id` when well-formed, else a fresh one. */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * Answers a coded JSON error, or cuts the connection when the answer had already begun.
+ * `head`: the gateway's own headers (flat name/value list) for the answer. `log` may be
+ * left out only where every error is a 4xx (server.ts's framing refusals): 5xx are logged.
+ */
+export function sendError(res: ServerResponse, err: unknown, requestId: string | undefined, log: Logger | undefined, head: readonly string[] = []): void {
+  const gwErr = err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
+  if (gwErr.code === 'internal_error') log?.error({ err, requestId }, 'unexpected error');
+  else if (gwErr.status >= 500) log?.warn({ code: gwErr.code, cause: (gwErr.cause as Error | undefined)?.message, requestId }, 'refused');
+  if (res.headersSent || res.destroyed) { res.destroy(); return; }
+  const body = JSON.stringify(errorBody(gwErr, requestId));
+  res.statusCode = gwErr.status;
+  for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
+  for (const [k, v] of Object.entries(gwErr.headers ?? {})) res.setHeader(k, v);
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+/**
+ * The same answer as raw HTTP/1.1 bytes, for a request the parser refused
+ * (there is no response object then), closing the connection.
+ */
+export function rawErrorResponse(err: GatewayError, requestId: string): string {
+  const body = JSON.stringify(errorBody(err, requestId));
+  return `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`;
 }

@@ -4,7 +4,9 @@
  */
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BreakerState } from './breakers.ts';
+
+/** A circuit breaker's state, as the breaker gauge labels it (data/breakers.ts sets it). */
+export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** Fine below 10 ms, where a tail is told apart from the median (issue 15), coarse above. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

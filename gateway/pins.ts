@@ -3,7 +3,7 @@
  * in-process cache (pin-cache.ts; a pin never moves, so a cached pin is
  * always right); a store failure becomes `pin_store_unavailable`, never a guess.
  *
- * A create's claim (a pin with a tag, claims.ts) may still be released while
+ * A create's claim (a pin with a tag, data/claims.ts) may still be released while
  * its create is in flight, so it is cached only once that can no longer
  * happen: when this instance saw its create answered other than with a
  * refusal (`confirm`), or when it is older than `claimsFinalAfterMs` (every
@@ -186,21 +186,4 @@ export class PinService implements PinPort {
     const now = this.#now();
     this.#keep(key, { backend, pinnedAt: now, expiresAt: now + this.#ttlMs }, now);
   }
-}
-
-/** A read-only view for explain: claims only look, never write. */
-export function readOnlyPins(pins: PinPort): PinPort {
-  return {
-    lookup: (key) => pins.lookup(key),
-    async claim(key, backend) {
-      const pin = await pins.lookup(key);
-      return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
-    },
-    release: async () => false,
-    confirm: () => {},
-    async reassert(key, backend) {
-      const pin = await pins.lookup(key);
-      return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
-    },
-  };
 }

@@ -2,7 +2,7 @@
  * The rules compiler: validates a ruleset (schema, then semantics) and turns
  * it into an immutable matcher. Requests only ever call the compiled matcher.
  */
-import type { ApiVersion, BackendConfig } from './config.ts';
+import { speaks as speaksIn, type ApiVersion, type BackendConfig } from './config.ts';
 import { check, type Problem } from './schemas.ts';
 import { bucketOf, BUCKETS } from './bucket.ts';
 
@@ -69,7 +69,7 @@ export function rulesetProblems(raw: unknown, backends: Readonly<Record<string, 
   if (schema.length > 0) return schema;
   const rs = raw as Ruleset;
   const out: Problem[] = [];
-  const speaks = (name: string, v: ApiVersion) => backends[name]?.apiVersions.includes(v) ?? false;
+  const speaks = (name: string, v: ApiVersion) => speaksIn(backends, name, v);
   const needBackend = (path: string, name: string, versions: ApiVersion[], receiver = 'this rule') => {
     if (!backends[name]) { out.push({ path, message: `unknown backend "${name}"` }); return; }
     for (const v of versions) {

@@ -7,8 +7,9 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { GatewayError } from '../gateway/errors.ts';
 import type { Principal } from '../gateway/control/auth.ts';
+import { viaStore } from '../gateway/control/admin-service.ts';
 import type { TrafficReading } from '../gateway/control/traffic-stats.ts';
-import type { BreakerState } from '../gateway/breakers.ts';
+import type { BreakerState } from '../gateway/metrics.ts';
 
 export interface OverviewDeps {
   authenticate: (header: string | undefined) => Principal | null;
@@ -34,12 +35,7 @@ export function adminOverviewRouter(deps: OverviewDeps): Router {
   });
 
   router.get('/admin/traffic', guard, async function traffic(_req, res) {
-    let reading: TrafficReading;
-    try {
-      reading = await deps.traffic();
-    } catch (err) {
-      throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
-    }
+    const reading = await viaStore(() => deps.traffic());
     const breakers = deps.breakers();
     res.json({
       ...reading,

@@ -4,7 +4,7 @@
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { GatewayError } from '../gateway/errors.ts';
-import type { AdminService } from '../gateway/control/admin-service.ts';
+import { viaStore, type AdminService } from '../gateway/control/admin-service.ts';
 import type { Principal } from '../gateway/control/auth.ts';
 import type { Logger } from '../gateway/log.ts';
 
@@ -29,20 +29,6 @@ function ifMatchVersion(header: string | undefined): number | undefined {
   const m = /^(?:W\/)?"(\d{1,15})"$|^(\d{1,15})$/.exec(header.trim());
   if (!m) throw new GatewayError('invalid_header', { message: 'If-Match must be the ETag of GET /admin/rules, e.g. "3"' });
   return Number(m[1] ?? m[2]);
-}
-
-/**
- * Runs a control-plane call whose failures other than coded ones come from
- * the store: those answer 503 `store_unavailable`, as AdminService does for
- * its own calls, rather than 500.
- */
-async function viaStore<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof GatewayError) throw err;
-    throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
-  }
 }
 
 export function adminRouter(deps: {
@@ -105,7 +91,7 @@ export function adminRouter(deps: {
   });
 
   router.post('/admin/rules/rollback', async function rollback(req, res) {
-    const stored = await service.rollback(req.body?.version, actor(req));
+    const stored = await service.rollback(req.body, actor(req));
     res.setHeader('etag', `"${stored.version}"`);
     res.json({ version: stored.version, updatedAt: stored.updatedAt, updatedBy: stored.updatedBy, rolledBackTo: req.body.version });
   });

@@ -2,10 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { startBackends, testConfig, type Backends } from './helpers/stack.ts';
-import { buildApp } from '../gateway/app.ts';
+import { buildApp } from '../app/build.ts';
 import { buildConfig } from '../gateway/config.ts';
 import { createLogger } from '../gateway/log.ts';
-import { createServer, listen } from '../gateway/server.ts';
+import { createServer, listen } from '../gateway/data/server.ts';
 import { openStore } from '../gateway/store/open.ts';
 
 // SPEC 7: an opossum breaker per backend; it opens on the error rate once the minimum volume

@@ -157,7 +157,7 @@ test('the gateway process exits 2 on a bad config file and names the field on st
   const bad = raw();
   bad.backends.legacy.url = 'legacy.internal:9001';
   const path = file('bad-start.json', JSON.stringify(bad));
-  const child = spawn(process.execPath, ['gateway/main.ts'], {
+  const child = spawn(process.execPath, ['app/main.ts'], {
     cwd: new URL('..', import.meta.url), env: { PATH: process.env.PATH, CUTOVER_CONFIG: path }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildConfig } from '../gateway/config.ts';
-import { decide, type DecideEnv, type Subject } from '../gateway/decide.ts';
+import { claim } from '../gateway/data/claims.ts';
+import { decide, type DecideEnv, type Decision, type Subject } from '../gateway/data/decide.ts';
 import { GatewayError } from '../gateway/errors.ts';
-import { identify } from '../gateway/identify.ts';
+import { identify } from '../gateway/data/identify.ts';
 import { PinService, pinKey } from '../gateway/pins.ts';
 import { compileRules } from '../gateway/rules.ts';
 import { MemoryStore } from '../gateway/store/memory.ts';
@@ -18,7 +19,7 @@ const config = buildConfig({
   pins: { unpinned: [{ idPattern: '^pay_', backend: 'next' }, { backend: 'legacy' }] },
 });
 
-function envWith(defaultBackend: string, store = new MemoryStore({ pinTtlMs: 86_400_000 })): DecideEnv & { store: MemoryStore } {
+function envWith(defaultBackend: string, store = new MemoryStore({ pinTtlMs: 86_400_000 })): DecideEnv & { store: MemoryStore; pins: PinService } {
   const rules = compileRules({ rules: [{ name: 'v1-legacy', match: { apiVersion: 'v1' }, backend: 'legacy' }], default: defaultBackend }, 1, config.backends);
   return {
     store, state: { rules, flags: new Map() }, backends: config.backends,
@@ -27,22 +28,27 @@ function envWith(defaultBackend: string, store = new MemoryStore({ pinTtlMs: 86_
   };
 }
 
+/** A create's decision as the data path makes it: decide, then the claim stage. */
+async function decideAndClaim(env: DecideEnv & { pins: PinService }, s: Subject): Promise<Decision> {
+  return (await claim(env.pins, env, s, await decide(env, s), undefined)).decision;
+}
+
 const v2Create = (order: string, key: string): Subject => ({
   t: identify('POST', '/api/v2/payments'), merchant: 'M', method: 'POST', orderId: order, idempotencyKey: key, header: () => undefined,
 });
 
 test('a v2 Idempotency-Key already pinned to another backend than the order is refused, not forwarded', async () => {
   const store = new MemoryStore({ pinTtlMs: 86_400_000 });
-  const first = await decide(envWith('next', store), v2Create('O-1', 'K-1'));
+  const first = await decideAndClaim(envWith('next', store), v2Create('O-1', 'K-1'));
   assert.equal(first.backend, 'next');
   // The rules now send new v2 transactions elsewhere; the same key comes with a new order.
-  await assert.rejects(decide(envWith('other', store), v2Create('O-2', 'K-1')), (err: GatewayError) => {
+  await assert.rejects(decideAndClaim(envWith('other', store), v2Create('O-2', 'K-1')), (err: GatewayError) => {
     assert.equal(err.code, 'idempotency_key_reused');
     assert.equal(err.status, 409);
     return true;
   });
   // A true retry (same order, same key) still goes where the first one went.
-  assert.equal((await decide(envWith('other', store), v2Create('O-1', 'K-1'))).backend, 'next');
+  assert.equal((await decideAndClaim(envWith('other', store), v2Create('O-1', 'K-1'))).backend, 'next');
 });
 
 test('a v2 follow-up with no pin goes to the last unpinned entry that speaks v2, not to a version mismatch', async () => {

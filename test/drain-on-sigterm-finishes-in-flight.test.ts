@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { orderId, startBackends, testConfig, v1Create, type Backends } from './helpers/stack.ts';
 
 // SPEC 7: SIGTERM drains: stop accepting, finish in-flight requests (bounded), close the
-// store, exit 0. The real process (`node gateway/main.ts`), backends in this process.
+// store, exit 0. The real process (`node app/main.ts`), backends in this process.
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -19,7 +19,7 @@ async function startProcess(backends: Backends, limits: Record<string, number>):
   const dir = mkdtempSync(join(tmpdir(), 'cutover-drain-'));
   const file = join(dir, 'cutover.yaml');
   writeFileSync(file, stringify(testConfig(backends.urls, { logLevel: 'info', limits })));
-  const proc = spawn(process.execPath, ['gateway/main.ts'], {
+  const proc = spawn(process.execPath, ['app/main.ts'], {
     cwd: ROOT, env: { ...process.env, CUTOVER_CONFIG: file, PORT: '', ADMIN_PORT: '', REDIS_URL: '', LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];

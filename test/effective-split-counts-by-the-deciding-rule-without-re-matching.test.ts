@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bucketOf } from '../gateway/bucket.ts';
 import { buildConfig } from '../gateway/config.ts';
-import { chooseNew, type DecideEnv, type RoutingState, type Subject } from '../gateway/decide.ts';
-import { identify } from '../gateway/identify.ts';
+import { chooseNew, type DecideEnv, type RoutingState, type Subject } from '../gateway/data/decide.ts';
+import { identify } from '../gateway/data/identify.ts';
 import { Metrics } from '../gateway/metrics.ts';
 import { compileRules, type CompiledRules, type Ruleset } from '../gateway/rules.ts';
 import { SplitTracker } from '../gateway/control/split-tracker.ts';
@@ -35,7 +35,7 @@ test('new transactions count under the rule that decided them; only a flag decis
   const create = (version: 'v1' | 'v2', merchant: string) => {
     const s: Subject = { t: identify('POST', `/api/${version}/payments`), merchant, method: 'POST', orderId: `O-${merchant}`, header: () => undefined };
     const d = chooseNew(env, s);
-    tracker.record(d, s);
+    tracker.record(d, s, state.rules);
     return d;
   };
 

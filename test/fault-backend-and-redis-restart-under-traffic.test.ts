@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { orderId, v1Create, v2Create, type RunningGateway } from './helpers/stack.ts';
 import { noPinCache, useGateways, withBreaker } from './helpers/gateways.ts';
-import { listen } from '../gateway/server.ts';
+import { listen } from '../gateway/data/server.ts';
 
 // Steady traffic through two instances on one Redis while the legacy backend is killed and
 // restarted on its port, then Redis is stopped and started. Every answer is the backend's or

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { startGateway, testConfig, type RunningGateway } from './helpers/stack.ts';
-import { listen } from '../gateway/server.ts';
+import { listen } from '../gateway/data/server.ts';
 import { which } from '../bench/procs.ts';
 
 // A backend URL may be https://: the gateway then speaks TLS to it on a pool of its own,

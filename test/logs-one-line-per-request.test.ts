@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import type { Server } from 'node:http';
 import { orderId, startBackends, testConfig, v1Create, type Backends } from './helpers/stack.ts';
-import { buildApp, type Gateway } from '../gateway/app.ts';
+import { buildApp, type Gateway } from '../app/build.ts';
 import { buildConfig } from '../gateway/config.ts';
 import { createLogger } from '../gateway/log.ts';
-import { createServer, listen } from '../gateway/server.ts';
+import { createServer, listen } from '../gateway/data/server.ts';
 import { openStore } from '../gateway/store/open.ts';
 import type { Store } from '../gateway/store/types.ts';
 

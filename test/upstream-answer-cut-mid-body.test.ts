@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { orderId, startGateway, testConfig, v1Create, type RunningGateway } from './helpers/stack.ts';
-import { listen } from '../gateway/server.ts';
+import { listen } from '../gateway/data/server.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // An answer the backend cuts short must never reach the merchant as if it were whole, and a

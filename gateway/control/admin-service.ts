@@ -5,16 +5,30 @@
  * instance before the call answers.
  */
 import type { Config } from '../config.ts';
-import { decide, type DecideEnv, type Subject } from '../decide.ts';
+import { decide, type DecideEnv, type Subject } from '../data/decide.ts';
+import { previewClaims } from '../data/claims.ts';
 import { GatewayError } from '../errors.ts';
-import { identify, queryParams, type Identified } from '../identify.ts';
-import { pinKey, readOnlyPins, type PinService } from '../pins.ts';
+import { identify, MERCHANT_ID, queryParams, type Identified } from '../data/identify.ts';
+import { pinKey, type PinService } from '../pins.ts';
 import { rulesetProblems, type Ruleset } from '../rules.ts';
+import { check } from '../schemas.ts';
 import { VersionConflictError, type AuditEntry, type MerchantFlag, type Store, type StoredRuleset } from '../store/types.ts';
 import type { LiveRouting } from './live.ts';
 import type { Logger } from '../log.ts';
 
-const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * Runs a control-plane call whose failures other than coded ones (and a ruleset
+ * version conflict, which its caller answers) come from the store: those answer
+ * 503 `store_unavailable` rather than 500. The admin routes use it too.
+ */
+export async function viaStore<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof GatewayError || err instanceof VersionConflictError) throw err;
+    throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
+  }
+}
 
 export interface ExplainQuery {
   apiVersion?: string; merchant?: string; path?: string; orderId?: string; method?: string; idempotencyKey?: string;
@@ -25,38 +39,29 @@ export class AdminService {
   readonly #config: Readonly<Config>;
   readonly #live: LiveRouting;
   readonly #pins: PinService;
-  readonly #env: () => DecideEnv;
+  readonly #env: DecideEnv;
 
   readonly #log: Logger;
 
-  constructor(deps: { store: Store; config: Readonly<Config>; live: LiveRouting; pins: PinService; decideEnv: () => DecideEnv; log: Logger }) {
+  constructor(deps: { store: Store; config: Readonly<Config>; live: LiveRouting; pins: PinService; env: DecideEnv; log: Logger }) {
     this.#log = deps.log;
     this.#store = deps.store;
     this.#config = deps.config;
     this.#live = deps.live;
     this.#pins = deps.pins;
-    this.#env = deps.decideEnv;
-  }
-
-  async #storeCall<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof GatewayError || err instanceof VersionConflictError) throw err;
-      throw new GatewayError('store_unavailable', { cause: err, message: `The store cannot answer: ${(err as Error).message}` });
-    }
+    this.#env = deps.env;
   }
 
   async currentRules(): Promise<StoredRuleset> {
-    const r = await this.#storeCall(() => this.#store.getRules());
+    const r = await viaStore(() => this.#store.getRules());
     if (!r) throw new GatewayError('store_unavailable', { message: 'No ruleset is stored yet' });
     return r;
   }
 
-  history() { return this.#storeCall(() => this.#store.rulesHistory()); }
+  history() { return viaStore(() => this.#store.rulesHistory()); }
 
   async version(n: number): Promise<StoredRuleset | null> {
-    return this.#storeCall(() => this.#store.getRulesVersion(n));
+    return viaStore(() => this.#store.getRulesVersion(n));
   }
 
   /** Validates and stores a new ruleset version; `ifVersion` from If-Match. */
@@ -65,7 +70,7 @@ export class AdminService {
     const problems = rulesetProblems(body, this.#config.backends);
     if (problems.length > 0) throw new GatewayError('invalid_ruleset', { details: problems });
     const ruleset = rest as Ruleset;
-    return this.#storeCall(async () => {
+    return viaStore(async () => {
       let stored: StoredRuleset;
       try {
         stored = await this.#store.putRules(ruleset, { actor, comment, ifVersion, now: new Date() });
@@ -86,36 +91,36 @@ export class AdminService {
     });
   }
 
-  async rollback(version: unknown, actor: string): Promise<StoredRuleset> {
-    if (!Number.isInteger(version) || (version as number) < 1) {
-      throw new GatewayError('invalid_request', { details: [{ path: '/version', message: 'must be a version number (integer >= 1)' }] });
-    }
-    const old = await this.version(version as number);
+  /** `body`: `{version}`, the version whose content becomes a new version. */
+  async rollback(body: unknown, actor: string): Promise<StoredRuleset> {
+    const problems = check('rollback', body ?? {});
+    if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
+    const { version } = body as { version: number };
+    const old = await this.version(version);
     if (!old) throw new GatewayError('not_found', { message: `No ruleset version ${version}` });
     return this.putRules({ ...old.ruleset, comment: `rollback to version ${version}` }, actor, undefined, 'rules.rollback');
   }
 
-  flags() { return this.#storeCall(() => this.#store.listFlags()); }
+  flags() { return viaStore(() => this.#store.listFlags()); }
 
   async flag(merchant: string): Promise<MerchantFlag | null> {
-    return this.#storeCall(() => this.#store.getFlag(merchant));
+    return viaStore(() => this.#store.getFlag(merchant));
   }
 
   async putFlag(merchant: string, body: unknown, actor: string): Promise<MerchantFlag> {
-    const b = (body && typeof body === 'object' ? body : {}) as { backend?: unknown; comment?: unknown };
-    const problems: { path: string; message: string }[] = [];
-    if (!MERCHANT_ID.test(merchant)) problems.push({ path: '/merchant', message: 'must be 1-64 characters [A-Za-z0-9_.-]' });
-    if (typeof b.backend !== 'string' || !this.#config.backends[b.backend]) {
+    const b = (body ?? {}) as { backend?: unknown; comment?: unknown };
+    const problems = check('merchant-flag', b);
+    if (!MERCHANT_ID.test(merchant)) problems.unshift({ path: '/merchant', message: 'must be 1-64 characters [A-Za-z0-9_.-]' });
+    // Which backends exist is the configuration's to say, not the schema's.
+    if (typeof b.backend === 'string' && !this.#config.backends[b.backend]) {
       problems.push({ path: '/backend', message: `must be one of ${Object.keys(this.#config.backends).join(', ')}` });
     }
-    if (b.comment !== undefined && (typeof b.comment !== 'string' || b.comment.length > 1000)) problems.push({ path: '/comment', message: 'must be a string of at most 1000 characters' });
-    for (const k of Object.keys(b)) if (k !== 'backend' && k !== 'comment') problems.push({ path: `/${k}`, message: 'is not an allowed field' });
     if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
     const flag: MerchantFlag = {
       merchant, backend: b.backend as string, updatedAt: new Date().toISOString(), updatedBy: actor,
       ...(typeof b.comment === 'string' ? { comment: b.comment } : {}),
     };
-    return this.#storeCall(async () => {
+    return viaStore(async () => {
       const before = await this.#store.putFlag(flag);
       await this.#afterWrite({ kind: 'flags', merchant }, async () => this.#entry(actor, 'merchant.put', merchant, before, flag));
       return flag;
@@ -124,13 +129,11 @@ export class AdminService {
 
   /** Removes a flag; `body` may give `{comment}`, the reason, recorded in the audit entry. */
   async deleteFlag(merchant: string, actor: string, body?: unknown): Promise<MerchantFlag | null> {
-    const b = (body && typeof body === 'object' ? body : {}) as { comment?: unknown };
-    const problems: { path: string; message: string }[] = [];
-    if (b.comment !== undefined && (typeof b.comment !== 'string' || b.comment.length > 1000)) problems.push({ path: '/comment', message: 'must be a string of at most 1000 characters' });
-    for (const k of Object.keys(b)) if (k !== 'comment') problems.push({ path: `/${k}`, message: 'is not an allowed field' });
+    const b = (body ?? {}) as { comment?: unknown };
+    const problems = check('merchant-flag-delete', b);
     if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
     const comment = typeof b.comment === 'string' ? b.comment : undefined;
-    return this.#storeCall(async () => {
+    return viaStore(async () => {
       const before = await this.#store.deleteFlag(merchant);
       if (before) {
         await this.#afterWrite({ kind: 'flags', merchant }, async () => ({ ...this.#entry(actor, 'merchant.delete', merchant, before, null), ...(comment ? { comment } : {}) }));
@@ -139,7 +142,7 @@ export class AdminService {
     });
   }
 
-  audit(limit: number) { return this.#storeCall(() => this.#store.listAudit(limit)); }
+  audit(limit: number) { return viaStore(() => this.#store.listAudit(limit)); }
 
   #entry(actor: string, action: string, target: string, before: unknown, after: unknown): AuditEntry {
     return { time: new Date().toISOString(), actor, action, target, before: before ?? null, after: after ?? null };
@@ -184,7 +187,7 @@ export class AdminService {
     const path = q.path ?? `/api/${apiVersion}/payments`;
     if (!path.startsWith(`/api/${apiVersion}/`)) throw new GatewayError('invalid_request', { details: [{ path: '/path', message: `is not under /api/${apiVersion}/` }] });
     // One snapshot of the routing state for the whole answer, so that the version reported is the one decided by.
-    const env = { ...this.#env(), pins: readOnlyPins(this.#pins) };
+    const env: DecideEnv = { ...this.#env, state: this.#env.state };
     const rulesVersion = env.state.rules.version;
     let t: Identified | undefined;
     try {
@@ -195,7 +198,8 @@ export class AdminService {
         throw new GatewayError('invalid_request', { details: [{ path: '/orderId', message: `is required to explain a ${t.endpoint}` }] });
       }
       const subject: Subject = { t, merchant: q.merchant!, method, orderId, idempotencyKey: q.idempotencyKey, header: () => undefined };
-      const d = await decide(env, subject);
+      // The same decision as the data path's; a create's claims are looked at, not made.
+      const d = await previewClaims(env.pins, env, subject, await decide(env, subject));
       return { backend: d.backend, reason: d.reason, rule: d.rule, bucket: d.bucket, pinned: d.pinned, rulesVersion, endpoint: t.endpoint };
     } catch (err) {
       if (!(err instanceof GatewayError) || (err.code === 'invalid_request' && err.details)) throw err;

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config.ts';
 import { readRulesFile } from '../config.ts';
-import type { RoutingState } from '../decide.ts';
+import type { RoutingState } from '../data/decide.ts';
 import { compileRules, rulesetProblems, type Ruleset } from '../rules.ts';
 import { VersionConflictError, type ChangeEvent, type Store, type StoredRuleset } from '../store/types.ts';
 import type { Logger } from '../log.ts';

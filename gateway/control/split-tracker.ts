@@ -4,7 +4,7 @@
  * merchant flags make it drift from the configured weights. Counts from every
  * instance are summed in the store, one counter hash per minute.
  */
-import type { Decision, RoutingState, Subject } from '../decide.ts';
+import { routeInput, type Decision, type RoutingState, type Subject } from '../data/decide.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CompiledRules } from '../rules.ts';
 import type { Store } from '../store/types.ts';
@@ -42,14 +42,11 @@ export class SplitTracker {
     this.#store = store;
   }
 
-  /** Counts a new transaction under the rule that would have decided it. */
-  record(d: Decision, s: Subject): void {
-    const rules = this.#state().rules;
+  /** Counts a new transaction under the rule that would have decided it, in the rules (snapshot) that decided it. */
+  record(d: Decision, s: Subject, rules: CompiledRules): void {
     // A rule's decision (rule:, failover:) names its rule; only a merchant flag needs the
     // matcher to say which rule it took the transaction from. 'default': no rule matched.
-    const rule = d.rule ?? (d.reason === 'merchant-flag'
-      ? rules.firstMatch({ apiVersion: s.t.apiVersion, merchant: s.merchant, method: s.method, path: s.t.path, orderId: s.orderId, header: s.header })
-      : undefined);
+    const rule = d.rule ?? (d.reason === 'merchant-flag' ? rules.firstMatch(routeInput(s)) : undefined);
     if (rule === undefined || !splitRulesOf(rules).has(rule)) return;
     const key = `${rule}|${d.backend}`;
     this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);

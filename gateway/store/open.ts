@@ -1,12 +1,12 @@
 /** Opens the store the configuration names: Redis when a URL is set, else the embedded one (with a warning). */
-import type { Config } from '../config.ts';
+import { pinTtlMs as ttlOf, type Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MemoryStore } from './memory.ts';
 import { RedisStore } from './redis.ts';
 import type { Store } from './types.ts';
 
 export async function openStore(config: Readonly<Config>, log: Logger): Promise<Store> {
-  const pinTtlMs = config.pins.ttlDays * 86_400_000;
+  const pinTtlMs = ttlOf(config);
   const { url, cluster, sentinel } = config.redis;
   const connection = url ? { url } : cluster ? { cluster } : sentinel ? { sentinel } : undefined;
   if (!connection) {

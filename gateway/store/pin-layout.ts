@@ -13,7 +13,7 @@
  * from the Redis server's never has a live pin's hash deleted under it. The
  * value packs the backend's code (6 bits) and the second of creation within
  * the window, one integer below 2^32. A create's claim (order number,
- * idempotency key) carries a tag (gateway/claims.ts): its claim token, a
+ * idempotency key) carries a tag (gateway/data/claims.ts): its claim token, a
  * number below 2^21, rides in the same integer above bit 32 (still exact in
  * Lua's doubles, still an integer in the hash: 4 bytes more than a bare
  * pin); a key's 8-character request fingerprint follows after a colon, which
@@ -149,7 +149,7 @@ const TOKEN_SHIFT = 2 ** 32;
 /** Claim tokens are below this, so that a stored integer stays exact in Lua's doubles (2^53). */
 export const MAX_CLAIM_TOKEN = 2 ** 21;
 
-/** A claim's tag (`<token>` or `<token>:<fingerprint>`, gateway/claims.ts) as its parts. */
+/** A claim's tag (`<token>` or `<token>:<fingerprint>`, gateway/data/claims.ts) as its parts. */
 export function splitTag(tag: string): { token: number; fingerprint: string } {
   const colon = tag.indexOf(':');
   const token = Number(colon < 0 ? tag : tag.slice(0, colon));

@@ -14,7 +14,7 @@ import {
   defaultLayout, liveWindows, packPin, pinSlot, splitTag, unpackPin, windowExpiresIn, windowKey,
   MAX_BACKEND_CODES, PIN_SCRIPT, CLAIM_SCRIPT, type PinLayout,
 } from './pin-layout.ts';
-import { address, type Address } from './redis-address.ts';
+import { address, type Address } from '../redis-address.ts';
 import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE } from './redis-scripts.ts';
 
 /**

@@ -8,7 +8,7 @@ import type { Ruleset } from '../rules.ts';
 /**
  * Where a transaction lives. Pins never move; they expire `ttl` after `pinnedAt`.
  * `tag`: set by the claim that wrote the pin (a create's claim token, with the
- * request fingerprint for an idempotency key; see gateway/claims.ts); absent on
+ * request fingerprint for an idempotency key; see gateway/data/claims.ts); absent on
  * pins that are never released (transaction ids).
  */
 export interface Pin { backend: string; pinnedAt: number; expiresAt: number; tag?: string }

@@ -4,7 +4,7 @@
  * what reached a backend, or that nothing did.
  */
 import http from 'node:http';
-import { listen } from '../../gateway/server.ts';
+import { listen } from '../../gateway/data/server.ts';
 
 export interface Received { method: string; url: string; rawHeaders: string[]; headers: http.IncomingHttpHeaders; body: Buffer }
 

@@ -5,20 +5,16 @@
  */
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Config } from './config.ts';
-import { ERRORS } from './errors.ts';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.ts';
+import { GatewayError, rawErrorResponse, requestIdOf, sendError, type ErrorCode } from '../errors.ts';
 import { hostProblem } from './headers.ts';
 
-const CLIENT_ERRORS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'header_too_large'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout'],
+/** Parser refusals with a code of their own; any other is `bad_request`. */
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: 'header_too_large',
+  ERR_HTTP_REQUEST_TIMEOUT: 'request_timeout',
 };
-
-function refuse(res: ServerResponse, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: code, message });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-  res.end(body);
-}
 
 /**
  * Framing that Node's parser accepts but a proxy must not: a Transfer-Encoding
@@ -54,8 +50,11 @@ function receiveOn(server: http.Server, handler: RequestListener): RequestListen
     const host = framing === undefined ? hostProblem(req) : undefined;
     if (framing === undefined && host === undefined) { handler(req, res); return; }
     refused.add(req.socket);
-    if (framing !== undefined) refuse(res, ERRORS.bad_request.status, 'bad_request', framing);
-    else refuse(res, ERRORS.invalid_host.status, 'invalid_host', host!);
+    res.setHeader('connection', 'close');
+    const refusal = framing !== undefined
+      ? new GatewayError('bad_request', { message: framing })
+      : new GatewayError('invalid_host', { message: host! });
+    sendError(res, refusal, requestIdOf(req.headers), undefined);
   };
 }
 
@@ -79,9 +78,10 @@ export function createServer(handler: RequestListener, limits: Readonly<Config['
     // only closes once it is written. Node's own default handler makes the same check.
     const current = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
     if (current?.headersSent) { socket.end(); return; }
-    const [status, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request'];
-    const body = JSON.stringify({ error: code, message: `The request was refused by the HTTP parser (${err.code ?? 'malformed'})` });
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    const code = CLIENT_ERRORS[err.code ?? ''] ?? 'bad_request';
+    const refusal = new GatewayError(code, { message: `The request was refused by the HTTP parser (${err.code ?? 'malformed'})`, cause: err });
+    // The parser never produced a request, so there is no caller's id to keep.
+    socket.end(rawErrorResponse(refusal, randomUUID()));
   });
   return server;
 }

@@ -3,7 +3,7 @@
  * (SPEC 7): timeout = 504, no connection = 502 backend_unreachable, a
  * connection lost mid-exchange = 502 backend_error. The original stays as `cause`.
  */
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ECONNABORTED', 'UND_ERR_CONNECT_TIMEOUT']);
 

@@ -14,9 +14,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
-import type { BackendConfig } from './config.ts';
+import type { BackendConfig } from '../config.ts';
 import { mapUpstreamError } from './upstream-errors.ts';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import { parseHost } from './headers.ts';
 
 /** What the backend answered: the status always; headers and body when buffered. */
@@ -302,4 +302,12 @@ export class BackendProxy {
   close(): void {
     void this.#pool.destroy().catch(() => {});
   }
+}
+
+/** Writes a buffered backend answer to the merchant, with the gateway's own headers (`head`). */
+export function writeBuffered(res: ServerResponse, answer: UpstreamAnswer, head: readonly string[]): void {
+  const headers = answerHead(answer.headers ?? {}, head, true);
+  headers.push('content-length', String(answer.body?.length ?? 0));
+  res.writeHead(answer.status, headers);
+  res.end(answer.body);
 }

@@ -5,9 +5,9 @@
  * and so is anything under /api/vN/payments that is not exactly one modelled
  * endpoint (SPEC 10: one reading of every request).
  */
-import type { ApiVersion } from './config.ts';
-import { GatewayError } from './errors.ts';
-import type { SchemaId } from './schemas.ts';
+import type { ApiVersion } from '../config.ts';
+import { GatewayError } from '../errors.ts';
+import type { SchemaId } from '../schemas.ts';
 
 export type Endpoint = 'create' | 'get' | 'query' | 'refund' | 'close' | 'unmodelled';
 
@@ -28,6 +28,8 @@ export interface Identified {
 
 const ID = '[A-Za-z0-9_-]{1,64}';
 const ORDER_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** A merchant id (the merchant header, flags, explain): never a ':', which separates pin key parts. */
+export const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 interface Route { method: string; re: RegExp; endpoint: Endpoint; schema?: SchemaId }
 const ROUTES: Record<ApiVersion, Route[]> = {

@@ -2,11 +2,11 @@
  * The gateway process: read config, open the store, build, listen, and
  * drain on SIGTERM. Nothing else lives here.
  */
-import { ConfigError, loadConfig } from './config.ts';
-import { buildApp } from './app.ts';
-import { createLogger } from './log.ts';
-import { createServer, drain, listen } from './server.ts';
-import { openStore } from './store/open.ts';
+import { ConfigError, loadConfig } from '../gateway/config.ts';
+import { buildApp } from './build.ts';
+import { createLogger } from '../gateway/log.ts';
+import { createServer, drain, listen } from '../gateway/data/server.ts';
+import { openStore } from '../gateway/store/open.ts';
 
 async function main(): Promise<void> {
   let config;

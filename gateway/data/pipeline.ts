@@ -1,43 +1,40 @@
 /**
  * The data path, stage by stage. This file is the only one that says the
- * order: receive → identify → validate → decide (pin) → proxy → record.
+ * order: receive → identify → validate → decide → claim → proxy → pin answer → record.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Config } from './config.ts';
+import type { Config } from '../config.ts';
 import { checkJsonMediaType, parseJson, readRaw } from './body.ts';
 import { decide, type Decision, type DecideEnv, type Subject } from './decide.ts';
-import { GatewayError, errorBody } from './errors.ts';
+import { GatewayError, requestIdOf, sendError } from '../errors.ts';
 import { headerValue, singleHeader } from './headers.ts';
-import { identify, queryOrderId, type Identified } from './identify.ts';
-import { check } from './schemas.ts';
-import { statusClass, type Metrics } from './metrics.ts';
-import { logRequest, type Logger } from './log.ts';
+import { identify, MERCHANT_ID, queryOrderId, type Identified } from './identify.ts';
+import { check } from '../schemas.ts';
+import { statusClass, type Metrics } from '../metrics.ts';
+import { logRequest, type Logger } from '../log.ts';
 import type { GuardedBackend } from './breakers.ts';
-import type { UpstreamAnswer } from './proxy.ts';
-import { pinTransaction, writeBuffered } from './respond.ts';
-import { outcomeOf, requestFingerprint, settleClaims } from './claims.ts';
-import type { PinService } from './pins.ts';
-import type { LiveRouting } from './control/live.ts';
+import { writeBuffered, type UpstreamAnswer } from './proxy.ts';
+import { claim, pinAnswer, pinLateAnswer, requestFingerprint, settleClaims, type Claim } from './claims.ts';
+import type { PinService } from '../pins.ts';
+import type { CompiledRules } from '../rules.ts';
 
 export interface DataPlaneDeps {
   config: Readonly<Config>;
-  live: LiveRouting;
+  /** What decide reads: the live routing state (one snapshot per request), backends, pins. */
+  env: DecideEnv;
+  /** The pins the claim and pin-answer stages write. */
   pins: PinService;
   backends: ReadonlyMap<string, GuardedBackend>;
-  unpinned: DecideEnv['unpinned'];
   metrics: Metrics;
   log: Logger;
-  /** Called for each new transaction a rule placed (effective split view). */
-  onNewTransaction?(decision: Decision, subject: Subject): void;
+  /** Called for each new transaction a rule placed (effective split view), with the rules that decided it. */
+  onNewTransaction?(decision: Decision, subject: Subject, rules: CompiledRules): void;
   /** Called for every answered request that was routed to a backend (canary gates). */
   onAnswered?(backend: string, status: number, seconds: number): void;
 }
 
-const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const ANY_VALUE = /^[\s\S]*$/;
 
@@ -92,18 +89,12 @@ interface Exchange {
 
 /** Builds the merchant-request handler. */
 export function createDataPlane(deps: DataPlaneDeps) {
-  const { config, live, pins, backends, metrics, log } = deps;
+  const { config, env, pins, backends, metrics, log } = deps;
   const unmodelledMethods: ReadonlySet<string> = new Set(config.unmodelled.methods);
-  const env: DecideEnv = {
-    get state() { return live.state; },
-    backends: config.backends, unpinned: deps.unpinned, pins, log,
-    isOpen: (name) => backends.get(name)?.isOpen ?? false,
-  };
 
   /** Stage "receive": a request id (the caller's when well-formed), and recording once the answer is out. */
   function receive(req: IncomingMessage, res: ServerResponse): Exchange {
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdOf(req.headers);
     // The gateway's headers are written with the answer head in one list, not with
     // setHeader: Node then writes the head as it is, without a header map per answer.
     const ex: Exchange = { req, res, started: performance.now(), requestId, head: ['x-request-id', requestId] };
@@ -124,42 +115,30 @@ export function createDataPlane(deps: DataPlaneDeps) {
   }
 
   /**
-   * Stage "proxy": forward to the chosen backend; creates and queries come back buffered, their
-   * id pinned first, and a create's claims released (a definite refusal) or re-asserted (a success).
+   * Stage "proxy": forward to the chosen backend. Creates and queries come back buffered, so
+   * that stage "pin answer" runs before the merchant sees the answer; a create answered too
+   * late for the merchant is pinned all the same.
    */
-  async function proxy(ex: Exchange, decision: Decision, body: Buffer): Promise<void> {
+  async function proxy(ex: Exchange, decision: Decision, claims: readonly Claim[], body: Buffer, buffered: boolean): Promise<UpstreamAnswer> {
     const { req, res, requestId } = ex;
     const t = ex.t!;
     const backend = backends.get(decision.backend)!;
     const upstreamStart = performance.now();
-    const pinsId = decision.follow === 'transaction';
-    const buffered = pinsId || t.endpoint === 'query';
     let answer: UpstreamAnswer;
     try {
       answer = await backend.send(req, res, {
         body, requestId, buffered, retryable: req.method === 'GET', head: ex.head,
-        // A create answered too late for the merchant (timeout, hang-up) still gets its id pinned,
-        // and a success re-asserts its claims; a late refusal releases nothing (the merchant was told 504).
-        onLateAnswer: pinsId ? (late) => {
-          void pinTransaction(pins, t, late, decision.backend, log, requestId);
-          if (outcomeOf(late.status) === 'accepted') void settleClaims(pins, decision.claims, 'accepted', log, requestId);
-        } : undefined,
+        onLateAnswer: decision.follow === 'transaction' ? (late) => pinLateAnswer(pins, t, late, decision.backend, claims, log, requestId) : undefined,
       });
     } catch (err) {
       // Refused before it was sent (open breaker, no free connection): the backend made nothing.
       if (err instanceof GatewayError && (err.code === 'backend_unavailable' || err.code === 'backend_busy')) {
-        await settleClaims(pins, decision.claims, 'refused', log, requestId);
+        await settleClaims(pins, claims, 'refused', log, requestId);
       }
       throw err;
     }
     metrics.upstreamDuration.observe({ backend: decision.backend, status_class: statusClass(answer.status) }, (performance.now() - upstreamStart) / 1000);
-    if (buffered) {
-      await Promise.all([
-        pinTransaction(pins, t, answer, decision.backend, log, requestId),
-        settleClaims(pins, decision.claims, outcomeOf(answer.status), log, requestId),
-      ]);
-      writeBuffered(res, answer, ex.head);
-    }
+    return answer;
   }
 
   /** Stage "record": metrics, the canary's and the split view's counts, one log line. */
@@ -190,35 +169,25 @@ export function createDataPlane(deps: DataPlaneDeps) {
         fingerprint: keyed === undefined ? undefined : requestFingerprint(req.method!, req.url!, merchant, body),
         header: (name) => headerValue(req, name),
       };
-      // decide (a create is pinned here, before it is forwarded), on one snapshot of the
-      // routing state, whose version is the one reported
-      const state = live.state;
-      const decision = ex.decision = await decide({ ...env, state }, subject);
-      if (decision.follow === 'transaction' && !decision.pinned) deps.onNewTransaction?.(decision, subject);
+      // decide, on one snapshot of the routing state, whose version is the one reported
+      const snapshot: DecideEnv = { ...env, state: env.state };
+      const decided = await decide(snapshot, subject);
+      // claim: a create's pins are made before it is forwarded (an order already pinned redirects it)
+      const { decision, claims } = await claim(pins, snapshot, subject, decided, log);
+      ex.decision = decision;
+      if (decision.follow === 'transaction' && !decision.pinned) deps.onNewTransaction?.(decision, subject, snapshot.state.rules);
       if (config.decisionHeaders) {
-        ex.head.push('x-cutover-backend', decision.backend, 'x-cutover-reason', decision.reason, 'x-cutover-rules-version', String(state.rules.version));
+        ex.head.push('x-cutover-backend', decision.backend, 'x-cutover-reason', decision.reason, 'x-cutover-rules-version', String(snapshot.state.rules.version));
       }
-      await proxy(ex, decision, body);
+      const buffered = decision.follow === 'transaction' || t.endpoint === 'query';
+      const answer = await proxy(ex, decision, claims, body, buffered);
+      if (buffered) {
+        // pin answer: the transaction id is pinned before the merchant can follow it up
+        await pinAnswer(pins, t, answer, decision.backend, claims, log, ex.requestId);
+        writeBuffered(res, answer, ex.head);
+      }
     } catch (err) {
       sendError(res, err, ex.requestId, log, ex.head);
     }
   };
-}
-
-/**
- * Answers a coded JSON error, or cuts the connection when the answer had already begun.
- * `head`: the gateway's own headers (flat name/value list) for the answer.
- */
-export function sendError(res: ServerResponse, err: unknown, requestId: string | undefined, log: Logger, head: readonly string[] = []): void {
-  const gwErr = err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
-  if (gwErr.code === 'internal_error') log.error({ err, requestId }, 'unexpected error');
-  else if (gwErr.status >= 500) log.warn({ code: gwErr.code, cause: (gwErr.cause as Error | undefined)?.message, requestId }, 'refused');
-  if (res.headersSent || res.destroyed) { res.destroy(); return; }
-  const body = JSON.stringify(errorBody(gwErr, requestId));
-  res.statusCode = gwErr.status;
-  for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
-  for (const [k, v] of Object.entries(gwErr.headers ?? {})) res.setHeader(k, v);
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(body));
-  res.end(body);
 }

@@ -5,24 +5,23 @@
  */
 import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config } from './config.ts';
-import { GuardedBackend } from './breakers.ts';
-import { BackendProxy } from './proxy.ts';
-import { createDataPlane, sendError } from './pipeline.ts';
-import { Metrics } from './metrics.ts';
-import type { Logger } from './log.ts';
-import { PinService } from './pins.ts';
-import type { Store } from './store/types.ts';
-import { LiveRouting } from './control/live.ts';
-import { AdminService } from './control/admin-service.ts';
-import { createAuthenticator } from './control/auth.ts';
-import { SplitTracker } from './control/split-tracker.ts';
-import { CanaryController } from './control/canary.ts';
-import { CanaryStats } from './control/canary-stats.ts';
-import { TrafficStats } from './control/traffic-stats.ts';
-import type { DecideEnv } from './decide.ts';
-import { GatewayError } from './errors.ts';
-import { merchantRoutes } from '../routes/merchant.ts';
+import { pinTtlMs, type Config } from '../gateway/config.ts';
+import { GuardedBackend } from '../gateway/data/breakers.ts';
+import { BackendProxy } from '../gateway/data/proxy.ts';
+import { createDataPlane } from '../gateway/data/pipeline.ts';
+import { Metrics } from '../gateway/metrics.ts';
+import type { Logger } from '../gateway/log.ts';
+import { PinService } from '../gateway/pins.ts';
+import type { Store } from '../gateway/store/types.ts';
+import { LiveRouting } from '../gateway/control/live.ts';
+import { AdminService } from '../gateway/control/admin-service.ts';
+import { createAuthenticator } from '../gateway/control/auth.ts';
+import { SplitTracker } from '../gateway/control/split-tracker.ts';
+import { CanaryController } from '../gateway/control/canary.ts';
+import { CanaryStats } from '../gateway/control/canary-stats.ts';
+import { TrafficStats } from '../gateway/control/traffic-stats.ts';
+import type { DecideEnv } from '../gateway/data/decide.ts';
+import { GatewayError, requestIdOf, sendError } from '../gateway/errors.ts';
 import { adminRouter } from '../routes/admin.ts';
 import { healthRouter } from '../routes/health.ts';
 import { consoleRouter } from '../routes/console.ts';
@@ -40,7 +39,10 @@ export interface AppDeps {
 }
 
 export interface Gateway {
-  /** The data port's request handler (no router: see routes/merchant.ts). */
+  /**
+   * The data port's request handler: plain Node, no router. The data path matches
+   * paths itself (gateway/data/identify.ts); a router in front cost CPU on every request.
+   */
   dataApp: RequestListener;
   adminApp: express.Express;
   live: LiveRouting;
@@ -63,7 +65,7 @@ function jsonErrors(log: Logger) {
     if (e?.type === 'entity.parse.failed') mapped = new GatewayError('invalid_json', { cause: err });
     else if (e?.type === 'entity.too.large') mapped = new GatewayError('payload_too_large', { cause: err });
     else if (e?.status && e.status < 500 && !(err instanceof GatewayError)) mapped = new GatewayError('bad_request', { cause: err });
-    sendError(res, mapped, req.headers['x-request-id'] as string | undefined, log);
+    sendError(res, mapped, requestIdOf(req.headers), log);
   };
 }
 
@@ -71,7 +73,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const { config, store, log } = deps;
   const metrics = deps.metrics ?? new Metrics();
   const now = deps.now ?? Date.now;
-  const ttlMs = config.pins.ttlDays * 86_400_000;
+  const ttlMs = pinTtlMs(config);
   const pins = new PinService(store, {
     cacheSize: config.pins.cacheSize, ttlMs, now,
     // A create's claim is released, if at all, when its answer comes: within its backend's
@@ -97,19 +99,22 @@ export function buildApp(deps: AppDeps): Gateway {
   const split = new SplitTracker(metrics, () => live.state, store);
   const canaryStats = new CanaryStats(store);
   const traffic = new TrafficStats(store, Object.keys(config.backends));
+  // What decide reads, built once for the data path and explain; `state` is read per request.
+  const env: DecideEnv = {
+    get state() { return live.state; },
+    backends: config.backends, unpinned, pins,
+    isOpen: (name) => backends.get(name)?.isOpen ?? false,
+  };
   const handle = createDataPlane({
-    config, live, pins, backends, unpinned, metrics, log,
-    onNewTransaction: (d, s) => split.record(d, s),
+    config, env, pins, backends, metrics, log,
+    onNewTransaction: (d, s, rules) => split.record(d, s, rules),
     onAnswered: (backend, status, seconds) => { canaryStats.observe(backend, status, seconds); traffic.observe(backend, status, seconds); },
   });
-  const decideEnv = (): DecideEnv => ({
-    state: live.state, backends: config.backends, unpinned, pins, isOpen: (n) => backends.get(n)?.isOpen ?? false,
-  });
-  const service = new AdminService({ store, config, live, pins, decideEnv, log });
+  const service = new AdminService({ store, config, live, pins, env, log });
   const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 
-  const dataApp = merchantRoutes(handle);
+  const dataApp: RequestListener = function merchantApi(req, res) { void handle(req, res); };
 
   const adminApp = express();
   adminApp.disable('x-powered-by');

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { parse as parseLossless, isInteger } from 'lossless-json';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import { singleHeader } from './headers.ts';
 
 // ignoreBOM: keep a BOM in the text, so that it is refused rather than silently dropped.

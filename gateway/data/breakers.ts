@@ -5,11 +5,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import CircuitBreaker from 'opossum';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import type { BackendProxy, SendOptions, UpstreamAnswer } from './proxy.ts';
 import { retryableFailure } from './upstream-errors.ts';
-
-export type BreakerState = 'closed' | 'open' | 'half_open';
+import type { BreakerState } from '../metrics.ts';
 
 /** A 5xx answer: counted as a failure, yet already (or about to be) the merchant's answer. */
 class BackendFault extends Error {

@@ -1,6 +1,6 @@
 /** Header reading with the checks a proxy needs: single occurrence, shape, no joined duplicates. */
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 
 /** Occurrences of a header in the raw header list (Node joins duplicates with ", "). */
 function occurrences(req: IncomingMessage, lower: string): number {
