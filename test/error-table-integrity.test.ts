@@ -97,7 +97,8 @@ const seen: { code: string; status: number; requestId: unknown }[] = [];
 async function data(method: string, path: string, opts: { merchant?: string | string[]; body?: string; headers?: Record<string, string> } = {}) {
   const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
     const u = new URL(stack.gw.url);
-    const headers: [string, string][] = Object.entries(opts.headers ?? {});
+    // A raw header list: Node adds no Host of its own, and HTTP/1.1 needs one.
+    const headers: [string, string][] = [['host', u.host], ...Object.entries(opts.headers ?? {})];
     for (const m of [opts.merchant ?? 'M-ERR'].flat()) headers.push(['x-merchant-id', m]);
     if (opts.body !== undefined) headers.push(['content-length', String(Buffer.byteLength(opts.body))]);
     const req = http.request({ host: u.hostname, port: u.port, method, path, headers: headers.flat() }, (res) => {
@@ -156,6 +157,9 @@ test('the data port answers each refusal with its code', async () => {
     ['payload_too_large', () => data('POST', '/api/v1/payments', { body: JSON.stringify({ ...v1Create(orderId()), subject: 'x'.repeat(2000) }), headers: json })],
     ['unsupported_media_type', () => data('POST', '/api/v1/payments', { body: JSON.stringify(v1Create(orderId())), headers: { 'content-type': 'text/plain' } })],
     ['method_not_allowed', () => data('DELETE', '/api/v1/payments')],
+    ['unknown_endpoint', () => data('GET', '/api/v1/payments/pay_1/')],
+    ['encoded_path', () => data('GET', '/api/v1/payments/%70ay_1')],
+    ['unsupported_content_encoding', () => data('POST', '/api/v1/payments', { body: JSON.stringify(v1Create(orderId())), headers: { ...json, 'content-encoding': 'gzip' } })],
   ];
   for (const [code, send] of cases) assert.equal((await send()).error, code);
 });
@@ -194,6 +198,8 @@ test('framing the parser or the server refuses is answered from the table, with 
   const big = await rawRequest(stack.gw.url, `GET /api/v1/payments/pay_1 HTTP/1.1\r\nHost: g\r\nX-Merchant-Id: M-ERR\r\nX-Padding: ${'p'.repeat(3000)}\r\n\r\n`);
   assert.equal(note(big.status!, big.body).error, 'header_too_large');
   assert.equal(big.headers['x-request-id'], JSON.parse(big.body).requestId);
+  const hostless = await rawRequest(stack.gw.url, 'GET /api/v1/payments/pay_1 HTTP/1.1\r\nX-Merchant-Id: M-ERR\r\n\r\n');
+  assert.equal(note(hostless.status!, hostless.body).error, 'invalid_host');
 });
 
 test('the admin port answers each refusal with its code', async () => {
