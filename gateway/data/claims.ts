@@ -121,16 +121,20 @@ function keyRefusal(s: Subject, backend: string, keyBackend: string, kept: strin
 }
 
 /**
- * Stage "claim": makes the pins a create's decision wants (set-if-absent: two racing
+ * Stage "claim": makes the pins a decision wants (set-if-absent: two racing
  * creates for one order meet on its key), order number first. Returns the decision
  * as the pins found stand, and the claims its answer will release or re-assert.
  */
 export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decision, log: Logger | undefined): Promise<{ decision: Decision; claims: Claim[] }> {
   if (!d.wants) return { decision: d, claims: [] };
-  const orderTag = claimToken();
-  const byOrder = await pins.claim(d.wants.order, d.backend, { tag: orderTag });
-  const decision = byOrder.created ? d : followOrderPin(env, s, d, byOrder.backend);
-  const claims: Claim[] = [{ key: d.wants.order, backend: decision.backend, tag: orderTag, created: byOrder.created, pin: byOrder }];
+  let decision = d;
+  const claims: Claim[] = [];
+  if (d.wants.order !== undefined) {
+    const orderTag = claimToken();
+    const byOrder = await pins.claim(d.wants.order, d.backend, { tag: orderTag });
+    if (!byOrder.created) decision = followOrderPin(env, s, d, byOrder.backend);
+    claims.push({ key: d.wants.order, backend: decision.backend, tag: orderTag, created: byOrder.created, pin: byOrder });
+  }
   if (d.wants.key !== undefined) {
     // The key is claimed with this request's fingerprint, in the same store call.
     const tag = s.fingerprint === undefined ? claimToken() : keyTag(s.fingerprint, claimToken());
@@ -149,7 +153,7 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
 /** The claim stage read-only, for explain: the decision the claims would leave, writing nothing. */
 export async function previewClaims(pins: PinReader, env: DecideEnv, s: Subject, d: Decision): Promise<Decision> {
   if (!d.wants) return d;
-  const order = await pins.lookup(d.wants.order);
+  const order = d.wants.order === undefined ? null : await pins.lookup(d.wants.order);
   const decision = order ? followOrderPin(env, s, d, order.backend) : d;
   if (d.wants.key !== undefined) {
     const key = await pins.lookup(d.wants.key);

@@ -52,8 +52,12 @@ export interface Decision {
   pinned: boolean;
   /** A create: the transaction id its answer names is pinned (claims.ts, pinAnswer). */
   follow?: 'transaction';
-  /** A create's claims, made before it is forwarded: its order number's pin, then its idempotency key's. */
-  wants?: { order: string; key?: string };
+  /**
+   * The claims made before it is forwarded: a create's order number pin, then its
+   * idempotency key's; a v2 refund's or cancel's idempotency key (its fingerprint
+   * checked like a create's).
+   */
+  wants?: { order?: string; key?: string };
 }
 
 /** The rules' input for a request. */
@@ -130,7 +134,9 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
     }
     case 'get': case 'refund': case 'close': {
       const { pin, failed } = await lookupOrFail(env, pinKey.transaction(t.transactionId!));
-      return pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, t.transactionId, failed);
+      const d = pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, t.transactionId, failed);
+      // A v2 POST carries an Idempotency-Key: the same key back with another request is refused (SPEC 10).
+      return s.idempotencyKey === undefined ? d : { ...d, wants: { key: pinKey.idempotency(s.merchant, s.idempotencyKey) } };
     }
     case 'query': {
       const { pin, failed } = await lookupOrFail(env, pinKey.order(s.merchant, s.orderId!));

@@ -15,7 +15,7 @@ import { statusClass, type Metrics } from '../metrics.ts';
 import { logRequest, type Logger } from '../log.ts';
 import type { GuardedBackend } from './breakers.ts';
 import { writeBuffered, type UpstreamAnswer } from './proxy.ts';
-import { claim, pinAnswer, pinLateAnswer, requestFingerprint, settleClaims, type Claim } from './claims.ts';
+import { claim, outcomeOf, pinAnswer, pinLateAnswer, requestFingerprint, settleClaims, type Claim } from './claims.ts';
 import type { PinService } from '../pins.ts';
 import type { CompiledRules } from '../rules.ts';
 
@@ -161,7 +161,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
     try {
       const { t, merchant, idempotencyKey } = identifyRequest(ex);
       const { body, orderId } = await validate(req, t, config.limits.bodyBytes);
-      const keyed = t.endpoint === 'create' && t.apiVersion === 'v2' ? idempotencyKey : undefined;
+      // A v2 POST to a modelled endpoint (create, refund, cancel) claims its Idempotency-Key.
+      const keyed = t.apiVersion === 'v2' && req.method === 'POST' && t.endpoint !== 'unmodelled' ? idempotencyKey : undefined;
       const subject: Subject = {
         t, merchant, method: req.method!, orderId, requestId: ex.requestId,
         idempotencyKey: keyed,
@@ -185,6 +186,9 @@ export function createDataPlane(deps: DataPlaneDeps) {
         // pin answer: the transaction id is pinned before the merchant can follow it up
         await pinAnswer(pins, t, answer, decision.backend, claims, log, ex.requestId);
         writeBuffered(res, answer, ex.head);
+      } else if (claims.length > 0) {
+        // A streamed answer (a refund's, a cancel's) is on its way: its status settles the key's claim.
+        await settleClaims(pins, claims, outcomeOf(answer.status), log, ex.requestId);
       }
     } catch (err) {
       sendError(res, err, ex.requestId, log, ex.head);
