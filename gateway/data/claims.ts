@@ -13,18 +13,20 @@
  * A definite refusal (4xx other than 409) releases the claims this request
  * made: the payment does not exist, so the next create of that order follows
  * the rules of the day. The release deletes a pin only while it carries this
- * claim's tag; a create that found the pin already there and whose answer was
- * a success puts its own tag on it (re-asserts it), so a concurrent create's
- * refusal can never release an order that a backend holds. A 5xx, a timeout
- * or a 409 keeps the claims: the payment may exist. A store failure in a
- * release keeps the pin (fail closed) and is logged.
+ * claim's tag. A create that finds the pin already there joins it before it
+ * is forwarded: it puts its own tag on the pin (re-asserts it), so the claim
+ * it joined can no longer be released while the joiner may still make the
+ * payment, and a joiner never releases what it joined. Two refused creates of
+ * one order may so leave it pinned (fail safe); a created payment never loses
+ * its order pin. A 5xx, a timeout or a 409 keeps the claims: the payment may
+ * exist. A store failure in a release keeps the pin (fail closed) and is logged.
  */
 import { createHash, randomInt } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import { MAX_CLAIM_TOKEN } from '../store/pin-layout.ts';
 import type { Logger } from '../log.ts';
 import { pinKey, type PinPort, type PinService } from '../pins.ts';
-import type { Pin } from '../store/types.ts';
+import type { Pin, PinResult } from '../store/types.ts';
 import { pinnedTo, type Decision, type DecideEnv, type PinReader, type Subject } from './decide.ts';
 import type { Identified } from './identify.ts';
 import type { UpstreamAnswer } from './proxy.ts';
@@ -76,10 +78,10 @@ export function outcomeOf(status: number): 'refused' | 'accepted' | 'unknown' {
 }
 
 /**
- * Releases the claims this request made (`refused`: nothing was made), or
- * re-asserts those it found (`accepted`); a claim this request made and did
- * not release is final. Never throws: a failure is logged and the pin left
- * as it is.
+ * Releases the claims this request made (`refused`: nothing was made); a claim
+ * this request made and did not release is final, and so is one it joined
+ * once its create succeeded. Never throws: a failure is logged and the pin
+ * left as it is.
  */
 export async function settleClaims(pins: PinPort, claims: readonly Claim[] | undefined, outcome: 'refused' | 'accepted' | 'unknown', log: Logger | undefined, requestId?: string): Promise<void> {
   if (!claims) return;
@@ -87,11 +89,8 @@ export async function settleClaims(pins: PinPort, claims: readonly Claim[] | und
     try {
       if (outcome === 'refused') {
         if (c.created) await pins.release(c.key, c.tag);
-      } else if (c.created) {
+      } else if (c.created || outcome === 'accepted') {
         pins.confirm(c.key, c.pin);
-      } else if (outcome === 'accepted') {
-        const pin = await pins.reassert(c.key, c.backend, c.tag);
-        if (pin.backend !== c.backend) log?.error({ requestId, key: c.key, backend: c.backend, pinned: pin.backend }, 'created on a backend other than the one its order is now pinned to');
       }
     } catch (err) {
       log?.error({ requestId, key: c.key, backend: c.backend, outcome, err: (err as Error).message }, 'claim left as it was: the store did not answer');
@@ -131,16 +130,18 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
   const claims: Claim[] = [];
   if (d.wants.order !== undefined) {
     const orderTag = claimToken();
-    const byOrder = await pins.claim(d.wants.order, d.backend, { tag: orderTag });
+    const byOrder = await claimOrJoin(pins, d.wants.order, d.backend, orderTag);
     if (!byOrder.created) decision = followOrderPin(env, s, d, byOrder.backend);
     claims.push({ key: d.wants.order, backend: decision.backend, tag: orderTag, created: byOrder.created, pin: byOrder });
   }
   if (d.wants.key !== undefined) {
     // The key is claimed with this request's fingerprint, in the same store call.
     const tag = s.fingerprint === undefined ? claimToken() : keyTag(s.fingerprint, claimToken());
-    const byKey = await pins.claim(d.wants.key, decision.backend, { tag });
+    const found = await pins.claim(d.wants.key, decision.backend, { tag });
+    const refusal = keyRefusal(s, decision.backend, found.backend, found.created ? undefined : fingerprintOf(found.tag));
+    // A key that may go ahead (the same request again) joins the claim it found.
+    const byKey = found.created || refusal ? found : await pins.reassert(d.wants.key, found.backend, tag);
     claims.push({ key: d.wants.key, backend: decision.backend, tag, created: byKey.created, pin: byKey });
-    const refusal = keyRefusal(s, decision.backend, byKey.backend, byKey.created ? undefined : fingerprintOf(byKey.tag));
     if (refusal) {
       // Nothing is forwarded: the pins this request just made name a backend that holds nothing.
       await settleClaims(pins, claims, 'refused', log, s.requestId);
@@ -148,6 +149,17 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
     }
   }
   return { decision, claims };
+}
+
+/**
+ * Makes the pin of `key` with `tag`, or joins the claim that holds it: puts
+ * `tag` on it (same backend) so that the request that made it can no longer
+ * release it while this one may still make the payment. A pin released in
+ * between is made again (`created`); one on another backend is returned as it is.
+ */
+async function claimOrJoin(pins: PinPort, key: string, backend: string, tag: string): Promise<PinResult> {
+  const found = await pins.claim(key, backend, { tag });
+  return found.created ? found : pins.reassert(key, found.backend, tag);
 }
 
 /** The claim stage read-only, for explain: the decision the claims would leave, writing nothing. */
