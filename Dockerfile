@@ -14,6 +14,7 @@ COPY gateway ./gateway
 COPY routes ./routes
 COPY schemas ./schemas
 COPY cli ./cli
+COPY console ./console
 
 # Mount the config (and its rules file) here, or point CUTOVER_CONFIG elsewhere.
 ENV CUTOVER_CONFIG=/etc/cutover/cutover.yaml
