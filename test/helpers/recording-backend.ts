@@ -40,14 +40,14 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
 /**
  * Registers before/after hooks that start one recording backend and a gateway
  * whose legacy and next both point at it (`overrides` merged into the test
- * config), and returns live accessors to them.
+ * config, `options` as for `startGateway`), and returns live accessors to them.
  */
-export function useRecordingStack(overrides: Record<string, unknown> = {}) {
+export function useRecordingStack(overrides: Record<string, unknown> = {}, options: Parameters<typeof startGateway>[1] = {}) {
   let rec: RecordingBackend;
   let gw: RunningGateway;
   before(async () => {
     rec = await startRecordingBackend();
-    gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }, overrides));
+    gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }, overrides), options);
   });
   after(async () => { await gw?.close(); await rec?.close(); });
   return {
