@@ -13,7 +13,7 @@ import { createLogger } from '../../gateway/log.ts';
 import { createServer, listen } from '../../gateway/data/server.ts';
 import { openStore } from '../../gateway/store/open.ts';
 import type { Store } from '../../gateway/store/types.ts';
-import type { Ruleset } from '../../gateway/rules.ts';
+import type { Ruleset, SplitEntry } from '../../gateway/rules.ts';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,14 +48,13 @@ export const DEFAULT_RULES: Ruleset = {
   default: 'legacy',
 };
 
+/** The default rules plus a rule `name` splitting v1 across `split`, sticky by order number unless `stickyBy` says merchant. */
+export function v1SplitRules(name: string, split: SplitEntry[], stickyBy: 'order' | 'merchant' = 'order'): Ruleset {
+  return { rules: [...DEFAULT_RULES.rules, { name, match: { apiVersion: 'v1' }, split, stickyBy }], default: 'legacy' };
+}
+
 /** v2 to next; v1 split half and half between next and legacy by order number. */
-export const HALF_SPLIT_RULES: Ruleset = {
-  rules: [
-    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
-  ],
-  default: 'legacy',
-};
+export const HALF_SPLIT_RULES = v1SplitRules('v1-half', [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }]);
 
 /** A raw config for the test backends; `overrides` are merged at the top level. */
 export function testConfig(urls: Backends['urls'], overrides: Record<string, unknown> = {}, rules: Ruleset = DEFAULT_RULES): Record<string, unknown> {
