@@ -87,6 +87,11 @@ export async function delayAtLeast(ms: number): Promise<void> {
   }
 }
 
+/** Whether a body where none is expected (close, cancel) is acceptable: empty, or at least a JSON object. */
+export function emptyOrJsonObject(text: string): boolean {
+  return text.trim() === '' || parseJsonObject(text) !== undefined;
+}
+
 /** The endpoints of one API version's /payments resource, each answering for the request at hand. */
 export interface PaymentsEndpoints {
   /** POST /payments */

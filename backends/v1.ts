@@ -1,7 +1,7 @@
 // v1 of the merchant API (SPEC §3): snake_case, amounts as decimal strings in yuan, merchant order
 // number `out_trade_no`. Validation is minimal on purpose: the gateway validates against the
 // schemas in schemas/ before forwarding; a backend only refuses what it cannot process.
-import { dispatchPayments, fail, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
+import { dispatchPayments, emptyOrJsonObject, fail, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
 import { REFUND_ERROR_STATUS, type Payment, type PaymentStore } from './store.ts';
 
 const ORDER_NUMBER = /^[A-Za-z0-9_-]{1,64}$/;
@@ -91,8 +91,7 @@ function refund(store: PaymentStore, req: ApiRequest, tradeNo: string): Reply {
 }
 
 function close(store: PaymentStore, req: ApiRequest, tradeNo: string): Reply {
-  // No body is expected; one that is present must at least be JSON.
-  if (req.body.trim() !== '' && !parseJsonObject(req.body)) return fail(400, 'invalid_json');
+  if (!emptyOrJsonObject(req.body)) return fail(400, 'invalid_json');
   const payment = store.close(req.merchant, tradeNo);
   return payment ? { status: 200, body: { trade_no: payment.id, status: 'TRADE_CLOSED' } } : fail(404, 'not_found');
 }

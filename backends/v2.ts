@@ -1,6 +1,6 @@
 // v2 of the merchant API (SPEC §3): camelCase, integer minor units, `Idempotency-Key` required on
 // every POST. Spoken only by `next`. Validation is minimal: the gateway validates first.
-import { dispatchPayments, fail, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
+import { dispatchPayments, emptyOrJsonObject, fail, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
 import { REFUND_ERROR_STATUS, type Payment, type PaymentStore } from './store.ts';
 
 const ORDER_NUMBER = /^[A-Za-z0-9_-]{1,64}$/;
@@ -109,7 +109,7 @@ function refund(store: PaymentStore, req: ApiRequest, id: string): Reply {
 }
 
 function cancel(store: PaymentStore, req: ApiRequest, id: string): Reply {
-  if (req.body.trim() !== '' && !parseJsonObject(req.body)) return fail(400, 'invalid_json');
+  if (!emptyOrJsonObject(req.body)) return fail(400, 'invalid_json');
   const payment = store.close(req.merchant, id);
   return payment ? { status: 200, body: { id: payment.id, status: 'canceled' } } : fail(404, 'not_found');
 }
