@@ -86,3 +86,40 @@ export async function delayAtLeast(ms: number): Promise<void> {
     await sleep(Math.ceil(left));
   }
 }
+
+/** Whether a body where none is expected (close, cancel) is acceptable: empty, or at least a JSON object. */
+export function emptyOrJsonObject(text: string): boolean {
+  return text.trim() === '' || parseJsonObject(text) !== undefined;
+}
+
+/** The endpoints of one API version's /payments resource, each answering for the request at hand. */
+export interface PaymentsEndpoints {
+  /** POST /payments */
+  create(): Reply;
+  /** GET /payments?<order field>= */
+  query(): Reply;
+  /** GET /payments/{id} */
+  get(id: string): Reply;
+  /** POST /payments/{id}/{action}, by the version's action segment (refund, close, refunds, cancel). */
+  actions: Record<string, (id: string) => Reply>;
+}
+
+/**
+ * Dispatches a call under /api/vN/payments to its endpoint: the same
+ * resource shape in both versions, 404 unknown_endpoint for any other path
+ * and 405 with Allow for another method.
+ */
+export function dispatchPayments(req: ApiRequest, endpoints: PaymentsEndpoints): Reply {
+  const [id, action, ...extra] = req.segments;
+  if (extra.length > 0) return fail(404, 'unknown_endpoint');
+  if (id === undefined) {
+    if (req.method === 'POST') return endpoints.create();
+    if (req.method === 'GET') return endpoints.query();
+    return methodNotAllowed('GET, POST');
+  }
+  if (action === undefined) return req.method === 'GET' ? endpoints.get(id) : methodNotAllowed('GET');
+  const act = Object.hasOwn(endpoints.actions, action) ? endpoints.actions[action] : undefined;
+  if (!act) return fail(404, 'unknown_endpoint');
+  if (req.method !== 'POST') return methodNotAllowed('POST');
+  return act(id);
+}

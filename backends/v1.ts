@@ -1,7 +1,7 @@
 // v1 of the merchant API (SPEC §3): snake_case, amounts as decimal strings in yuan, merchant order
 // number `out_trade_no`. Validation is minimal on purpose: the gateway validates against the
 // schemas in schemas/ before forwarding; a backend only refuses what it cannot process.
-import { fail, methodNotAllowed, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
+import { dispatchPayments, emptyOrJsonObject, fail, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
 import { REFUND_ERROR_STATUS, type Payment, type PaymentStore } from './store.ts';
 
 const ORDER_NUMBER = /^[A-Za-z0-9_-]{1,64}$/;
@@ -32,6 +32,11 @@ function view(payment: Payment): Record<string, unknown> {
     refunded_amount: fenToYuan(payment.refunded),
     created_at: payment.createdAt,
   };
+}
+
+/** A payment found by id or order number, in this version's view; 404 when there is none. */
+function found(payment: Payment | undefined): Reply {
+  return payment ? { status: 200, body: view(payment) } : fail(404, 'not_found');
 }
 
 function invalid(field: string): Reply {
@@ -67,8 +72,7 @@ function create(store: PaymentStore, req: ApiRequest): Reply {
 function queryByOrder(store: PaymentStore, req: ApiRequest): Reply {
   const orderNo = req.query.get('out_trade_no');
   if (orderNo === null || orderNo === '') return invalid('out_trade_no');
-  const payment = store.findByOrder(req.merchant, orderNo);
-  return payment ? { status: 200, body: view(payment) } : fail(404, 'not_found');
+  return found(store.findByOrder(req.merchant, orderNo));
 }
 
 function refund(store: PaymentStore, req: ApiRequest, tradeNo: string): Reply {
@@ -87,27 +91,17 @@ function refund(store: PaymentStore, req: ApiRequest, tradeNo: string): Reply {
 }
 
 function close(store: PaymentStore, req: ApiRequest, tradeNo: string): Reply {
-  // No body is expected; one that is present must at least be JSON.
-  if (req.body.trim() !== '' && !parseJsonObject(req.body)) return fail(400, 'invalid_json');
+  if (!emptyOrJsonObject(req.body)) return fail(400, 'invalid_json');
   const payment = store.close(req.merchant, tradeNo);
   return payment ? { status: 200, body: { trade_no: payment.id, status: 'TRADE_CLOSED' } } : fail(404, 'not_found');
 }
 
 /** Answers a v1 call under `/api/v1/payments`. */
 export function handleV1Payments(store: PaymentStore, req: ApiRequest): Reply {
-  const [tradeNo, action, ...extra] = req.segments;
-  if (extra.length > 0) return fail(404, 'unknown_endpoint');
-  if (tradeNo === undefined) {
-    if (req.method === 'POST') return create(store, req);
-    if (req.method === 'GET') return queryByOrder(store, req);
-    return methodNotAllowed('GET, POST');
-  }
-  if (action === undefined) {
-    if (req.method !== 'GET') return methodNotAllowed('GET');
-    const payment = store.find(req.merchant, tradeNo);
-    return payment ? { status: 200, body: view(payment) } : fail(404, 'not_found');
-  }
-  if (action !== 'refund' && action !== 'close') return fail(404, 'unknown_endpoint');
-  if (req.method !== 'POST') return methodNotAllowed('POST');
-  return action === 'refund' ? refund(store, req, tradeNo) : close(store, req, tradeNo);
+  return dispatchPayments(req, {
+    create: () => create(store, req),
+    query: () => queryByOrder(store, req),
+    get: (tradeNo) => found(store.find(req.merchant, tradeNo)),
+    actions: { refund: (tradeNo) => refund(store, req, tradeNo), close: (tradeNo) => close(store, req, tradeNo) },
+  });
 }

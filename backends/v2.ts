@@ -1,6 +1,6 @@
 // v2 of the merchant API (SPEC §3): camelCase, integer minor units, `Idempotency-Key` required on
 // every POST. Spoken only by `next`. Validation is minimal: the gateway validates first.
-import { fail, methodNotAllowed, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
+import { dispatchPayments, emptyOrJsonObject, fail, parseJsonObject, type ApiRequest, type Reply } from './http.ts';
 import { REFUND_ERROR_STATUS, type Payment, type PaymentStore } from './store.ts';
 
 const ORDER_NUMBER = /^[A-Za-z0-9_-]{1,64}$/;
@@ -32,6 +32,11 @@ function view(payment: Payment): Record<string, unknown> {
     refunds: payment.refunds.map((r) => ({ id: r.id, amount: { value: r.amount, currency }, status: 'succeeded', createdAt: r.createdAt })),
     createdAt: payment.createdAt,
   };
+}
+
+/** A payment found by id or order number, in this version's view; 404 when there is none. */
+function found(payment: Payment | undefined): Reply {
+  return payment ? { status: 200, body: view(payment) } : fail(404, 'not_found');
 }
 
 function invalid(field: string): Reply {
@@ -104,29 +109,24 @@ function refund(store: PaymentStore, req: ApiRequest, id: string): Reply {
 }
 
 function cancel(store: PaymentStore, req: ApiRequest, id: string): Reply {
-  if (req.body.trim() !== '' && !parseJsonObject(req.body)) return fail(400, 'invalid_json');
+  if (!emptyOrJsonObject(req.body)) return fail(400, 'invalid_json');
   const payment = store.close(req.merchant, id);
   return payment ? { status: 200, body: { id: payment.id, status: 'canceled' } } : fail(404, 'not_found');
 }
 
-/** Answers a v2 call under `/api/v2/payments`. */
+/** Answers a v2 call under `/api/v2/payments`; every POST is answered once per Idempotency-Key. */
 export function handleV2Payments(store: PaymentStore, req: ApiRequest): Reply {
-  const [id, action, ...extra] = req.segments;
-  if (extra.length > 0) return fail(404, 'unknown_endpoint');
-  if (id === undefined) {
-    if (req.method === 'POST') return once(store, req, () => create(store, req));
-    if (req.method !== 'GET') return methodNotAllowed('GET, POST');
-    const orderNo = req.query.get('merchantOrderId');
-    if (orderNo === null || orderNo === '') return invalid('merchantOrderId');
-    const payment = store.findByOrder(req.merchant, orderNo);
-    return payment ? { status: 200, body: view(payment) } : fail(404, 'not_found');
-  }
-  if (action === undefined) {
-    if (req.method !== 'GET') return methodNotAllowed('GET');
-    const payment = store.find(req.merchant, id);
-    return payment ? { status: 200, body: view(payment) } : fail(404, 'not_found');
-  }
-  if (action !== 'refunds' && action !== 'cancel') return fail(404, 'unknown_endpoint');
-  if (req.method !== 'POST') return methodNotAllowed('POST');
-  return once(store, req, () => (action === 'refunds' ? refund(store, req, id) : cancel(store, req, id)));
+  return dispatchPayments(req, {
+    create: () => once(store, req, () => create(store, req)),
+    query: () => {
+      const orderNo = req.query.get('merchantOrderId');
+      if (orderNo === null || orderNo === '') return invalid('merchantOrderId');
+      return found(store.findByOrder(req.merchant, orderNo));
+    },
+    get: (id) => found(store.find(req.merchant, id)),
+    actions: {
+      refunds: (id) => once(store, req, () => refund(store, req, id)),
+      cancel: (id) => once(store, req, () => cancel(store, req, id)),
+    },
+  });
 }

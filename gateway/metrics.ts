@@ -20,57 +20,32 @@ const GC_METRIC = 'nodejs_gc_duration_seconds';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'cutover_requests_total', help: 'Merchant requests answered, by chosen backend, API version, routing reason and status class',
-    labelNames: ['backend', 'api_version', 'reason', 'status_class'] as const, registers: [this.registry],
-  });
-  readonly requestDuration = new Histogram({
-    name: 'cutover_request_duration_seconds', help: 'Time from request start to the end of the answer, in seconds',
-    labelNames: ['api_version', 'backend'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
-  readonly upstreamDuration = new Histogram({
-    name: 'cutover_upstream_duration_seconds', help: 'Time from forwarding to the backend answer head, in seconds',
-    labelNames: ['backend', 'status_class'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
-  readonly breakerState = new Gauge({
-    name: 'cutover_breaker_state', help: 'Circuit breaker state per backend: 1 for the current state, 0 for the others',
-    labelNames: ['backend', 'state'] as const, registers: [this.registry],
-  });
-  readonly pinOps = new Counter({
-    name: 'cutover_pin_operations_total', help: 'Pin lookups and claims by outcome (hit = served from the local cache)',
-    labelNames: ['op', 'outcome'] as const, registers: [this.registry],
-  });
-  readonly storeDuration = new Histogram({
-    name: 'cutover_store_duration_seconds',
-    help: 'Store round trips of the data path, in seconds, by command: claim (order or idempotency-key pin before forwarding), pin (transaction id after the answer), lookup',
-    labelNames: ['command'] as const, buckets: STORE_BUCKETS, registers: [this.registry],
-  });
-  readonly pinCacheEntries = new Gauge({
-    name: 'cutover_pin_cache_entries', help: 'Pins held in this instance\'s pin cache', registers: [this.registry],
-  });
-  readonly storeErrors = new Counter({
-    name: 'cutover_store_errors_total', help: 'Store commands that failed or timed out', registers: [this.registry],
-  });
-  readonly rulesVersion = new Gauge({
-    name: 'cutover_rules_version', help: 'Version of the ruleset this instance routes by', registers: [this.registry],
-  });
-  readonly splitShare = new Gauge({
-    name: 'cutover_split_effective_ratio', help: 'Share of new transactions each backend received under a split rule over the recent window (0..1)',
-    labelNames: ['rule', 'backend'] as const, registers: [this.registry],
-  });
-  readonly splitWeight = new Gauge({
-    name: 'cutover_split_configured_ratio', help: 'Configured weight of each backend in a split rule (0..1)',
-    labelNames: ['rule', 'backend'] as const, registers: [this.registry],
-  });
-  readonly canaryStep = new Gauge({
-    name: 'cutover_canary_step', help: 'Index of the running canary step (-1 when no rollout runs)', labelNames: ['rule', 'backend'] as const, registers: [this.registry],
-  });
-  readonly canaryWeight = new Gauge({
-    name: 'cutover_canary_weight_ratio', help: 'Weight of the canary target in its split rule (0..1)', labelNames: ['rule', 'backend'] as const, registers: [this.registry],
-  });
-  readonly canaryGate = new Gauge({
-    name: 'cutover_canary_gate_reading', help: 'Last gate readings of the canary step window', labelNames: ['gate'] as const, registers: [this.registry],
-  });
+  readonly requests = this.#counter('cutover_requests_total',
+    'Merchant requests answered, by chosen backend, API version, routing reason and status class',
+    ['backend', 'api_version', 'reason', 'status_class']);
+  readonly requestDuration = this.#histogram('cutover_request_duration_seconds',
+    'Time from request start to the end of the answer, in seconds', ['api_version', 'backend'], LATENCY_BUCKETS);
+  readonly upstreamDuration = this.#histogram('cutover_upstream_duration_seconds',
+    'Time from forwarding to the backend answer head, in seconds', ['backend', 'status_class'], LATENCY_BUCKETS);
+  readonly breakerState = this.#gauge('cutover_breaker_state',
+    'Circuit breaker state per backend: 1 for the current state, 0 for the others', ['backend', 'state']);
+  readonly pinOps = this.#counter('cutover_pin_operations_total',
+    'Pin lookups and claims by outcome (hit = served from the local cache)', ['op', 'outcome']);
+  readonly storeDuration = this.#histogram('cutover_store_duration_seconds',
+    'Store round trips of the data path, in seconds, by command: claim (order or idempotency-key pin before forwarding), pin (transaction id after the answer), lookup',
+    ['command'], STORE_BUCKETS);
+  readonly pinCacheEntries = this.#gauge('cutover_pin_cache_entries', 'Pins held in this instance\'s pin cache');
+  readonly storeErrors = this.#counter('cutover_store_errors_total', 'Store commands that failed or timed out');
+  readonly rulesVersion = this.#gauge('cutover_rules_version', 'Version of the ruleset this instance routes by');
+  readonly splitShare = this.#gauge('cutover_split_effective_ratio',
+    'Share of new transactions each backend received under a split rule over the recent window (0..1)', ['rule', 'backend']);
+  readonly splitWeight = this.#gauge('cutover_split_configured_ratio',
+    'Configured weight of each backend in a split rule (0..1)', ['rule', 'backend']);
+  readonly canaryStep = this.#gauge('cutover_canary_step',
+    'Index of the running canary step (-1 when no rollout runs)', ['rule', 'backend']);
+  readonly canaryWeight = this.#gauge('cutover_canary_weight_ratio',
+    'Weight of the canary target in its split rule (0..1)', ['rule', 'backend']);
+  readonly canaryGate = this.#gauge('cutover_canary_gate_reading', 'Last gate readings of the canary step window', ['gate']);
 
   #gcObserver?: PerformanceObserver;
 
@@ -79,6 +54,21 @@ export class Metrics {
       collectDefaultMetrics({ register: this.registry });
       this.#gcObserver = this.#gcPauses();
     }
+  }
+
+  /** A counter in this instance's registry. */
+  #counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** A gauge in this instance's registry. */
+  #gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** A histogram in this instance's registry. */
+  #histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+    return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
   }
 
   /**

@@ -1,35 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { createLogger, logRequest } from '../gateway/log.ts';
-
-function sink() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) { for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l)); done(); },
-  });
-  return { lines, stream };
-}
+import { logSink } from './helpers/log-sink.ts';
 
 const line = { requestId: 'req-1', merchant: 'M-"quoted"', method: 'GET', path: '/api/v1/payments/pay_1', backend: 'legacy', reason: 'pinned', status: 200, durationMs: 1.5 };
 
 test('at info the access line is a pino line of its own, fields as given; at warn it is not written', async () => {
-  const info = sink();
+  const info = logSink();
   logRequest(createLogger('info', info.stream), line);
-  const warn = sink();
+  const warn = logSink();
   const quiet = createLogger('warn', warn.stream);
   logRequest(quiet, line);
   quiet.warn({ code: 'pin_store_unavailable' }, 'refused');
   await new Promise((r) => setImmediate(r));
-  assert.equal(info.lines.length, 1);
-  const [written] = info.lines;
+  assert.equal(info.records().length, 1);
+  const [written] = info.records();
   assert.equal(written.level, 30);
   assert.equal(written.service, 'cutover');
   assert.equal(written.msg, 'request');
   assert.ok(!Number.isNaN(Date.parse(written.time as string)));
   for (const [k, v] of Object.entries(line)) assert.equal(written[k], v, k);
-  assert.deepEqual(warn.lines.map((l) => l.msg), ['refused']);
+  assert.deepEqual(warn.records().map((l) => l.msg), ['refused']);
 });
 
 test('lines still gathered on stdout when the process exits are written, in order', () => {

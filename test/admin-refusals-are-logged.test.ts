@@ -1,57 +1,22 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import type { Server } from 'node:http';
-import { ADMIN_TOKEN, READONLY_TOKEN, testConfig } from './helpers/stack.ts';
-import { startRecordingBackend, type RecordingBackend } from './helpers/recording-backend.ts';
-import { buildApp, type Gateway } from '../app/build.ts';
-import { buildConfig } from '../gateway/config.ts';
-import { createLogger } from '../gateway/log.ts';
-import { createServer, listen } from '../gateway/data/server.ts';
-import { openStore } from '../gateway/store/open.ts';
-import type { Store } from '../gateway/store/types.ts';
+import { ADMIN_TOKEN, READONLY_TOKEN } from './helpers/stack.ts';
+import { useRecordingStack } from './helpers/recording-backend.ts';
+import { logSink } from './helpers/log-sink.ts';
 
 // A refused admin call (401 no or bad token, 403 read-only token writing) leaves one log
 // line: actor, remote address, method, path. Never the token, never the query string.
 
-let rec: RecordingBackend;
-let gw: Gateway;
-let store: Store;
-let server: Server;
-let adminUrl: string;
-const lines: Array<Record<string, unknown>> = [];
+const log = logSink();
+const stack = useRecordingStack({ logLevel: 'info' }, { logTo: log.stream });
 
-before(async () => {
-  rec = await startRecordingBackend();
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l !== '') lines.push(JSON.parse(l));
-      done();
-    },
-  });
-  const config = buildConfig(testConfig({ legacy: rec.url, next: rec.url }, { logLevel: 'info' }));
-  const log = createLogger(config.logLevel, sink);
-  store = await openStore(config, log);
-  gw = buildApp({ config, store, log });
-  await gw.start();
-  server = createServer(gw.adminApp, config.limits);
-  adminUrl = `http://127.0.0.1:${await listen(server, 0, '127.0.0.1')}`;
-});
-after(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await gw.stop();
-  await store.close();
-  await rec.close();
-});
-
-const refusals = () => lines.filter((l) => l.msg === 'admin call refused');
+const refusals = () => log.records().filter((l) => l.msg === 'admin call refused');
 const WRONG = 'wrong-token-that-must-never-be-logged-42';
 
 test('a missing or wrong token is 401 and logged with actor unknown, remote address and path', async () => {
   const before = refusals().length;
-  assert.equal((await fetch(`${adminUrl}/admin/rules?secret=q`)).status, 401);
-  assert.equal((await fetch(`${adminUrl}/admin/audit`, { headers: { authorization: `Bearer ${WRONG}` } })).status, 401);
+  assert.equal((await fetch(`${stack.gw.adminUrl}/admin/rules?secret=q`)).status, 401);
+  assert.equal((await fetch(`${stack.gw.adminUrl}/admin/audit`, { headers: { authorization: `Bearer ${WRONG}` } })).status, 401);
   const logged = refusals().slice(before);
   assert.equal(logged.length, 2);
   assert.deepEqual(logged.map((l) => [l.status, l.error, l.actor, l.method, l.path, l.remoteAddress]), [
@@ -62,7 +27,7 @@ test('a missing or wrong token is 401 and logged with actor unknown, remote addr
 
 test('a read-only token writing is 403 and logged with its name', async () => {
   const before = refusals().length;
-  const res = await fetch(`${adminUrl}/admin/merchants/M-1`, {
+  const res = await fetch(`${stack.gw.adminUrl}/admin/merchants/M-1`, {
     method: 'PUT', headers: { authorization: `Bearer ${READONLY_TOKEN}`, 'content-type': 'application/json' }, body: '{"backend":"next"}',
   });
   assert.equal(res.status, 403);
@@ -75,9 +40,9 @@ test('a read-only token writing is 403 and logged with its name', async () => {
 
 test('no log line holds a token, and an accepted call is not logged as refused', async () => {
   const before = refusals().length;
-  assert.equal((await fetch(`${adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 200);
+  assert.equal((await fetch(`${stack.gw.adminUrl}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 200);
   assert.equal(refusals().length, before);
-  const all = JSON.stringify(lines);
+  const all = JSON.stringify(log.records());
   for (const secret of [WRONG, READONLY_TOKEN, ADMIN_TOKEN, 'secret=q']) assert.ok(!all.includes(secret), `${secret} was logged`);
-  assert.equal(rec.received.length, 0, 'the admin port never reaches a backend');
+  assert.equal(stack.rec.received.length, 0, 'the admin port never reaches a backend');
 });

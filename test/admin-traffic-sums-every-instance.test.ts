@@ -1,24 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { useGateways } from './helpers/gateways.ts';
 import {
-  ADMIN_TOKEN, READONLY_TOKEN, orderId, startBackends, startGateway, testConfig, v1Create, v2Create,
-  type Backends, type RunningGateway,
+  ADMIN_TOKEN, READONLY_TOKEN, orderId, startGateway, testConfig, v1Create, v2Create, type RunningGateway,
 } from './helpers/stack.ts';
 
 // Issue 17: the console's overview reads per-backend traffic of the last 15 minutes, all instances.
 
-let redis: TestRedis;
-let backends: Backends;
-let a: RunningGateway;
-let b: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  a = await startGateway(testConfig(backends.urls), { redisUrl: redis.url });
-  b = await startGateway(testConfig(backends.urls), { redisUrl: redis.url });
-});
-after(async () => { await a.close(); await b.close(); await backends.close(); await redis.close(); });
+const instances = useGateways();
 
 const read = async (gw: RunningGateway, path: string, token = ADMIN_TOKEN) => {
   const res = await fetch(`${gw.adminUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -41,6 +30,7 @@ async function readUntil(gw: RunningGateway, token: string, done: (body: any) =>
 }
 
 test('whoami names the token and says whether it may write; no token is 401', async () => {
+  const [a] = instances.gws;
   assert.deepEqual((await read(a, '/admin/whoami')).body, { name: 'ops', readOnly: false });
   assert.deepEqual((await read(a, '/admin/whoami', READONLY_TOKEN)).body, { name: 'viewer', readOnly: true });
   const res = await fetch(`${a.adminUrl}/admin/traffic`);
@@ -49,6 +39,7 @@ test('whoami names the token and says whether it may write; no token is 401', as
 });
 
 test('traffic answered by two instances is summed per backend, with error ratio, p99 and breaker', async () => {
+  const [a, b] = instances.gws;
   for (const gw of [a, b]) {
     for (let i = 0; i < 3; i++) assert.equal(await post(gw, '/api/v1/payments', v1Create(orderId())), 200);
     assert.equal(await post(gw, '/api/v2/payments', v2Create(orderId()), { 'idempotency-key': orderId('k') }), 201);
@@ -75,7 +66,7 @@ test('traffic answered by two instances is summed per backend, with error ratio,
 
 test('5xx answers of a backend count in its error ratio', async () => {
   // A backend that is down answers 502 through the gateway: the backend's failure, in its ratio.
-  const down = await startGateway(testConfig({ legacy: 'http://127.0.0.1:1', next: backends.urls.next }), { redisUrl: redis.url, keyPrefix: 'down:' });
+  const down = await startGateway(testConfig({ legacy: 'http://127.0.0.1:1', next: instances.backends.urls.next }), { redisUrl: instances.redis.url, keyPrefix: 'down:' });
   try {
     assert.equal(await post(down, '/api/v1/payments', v1Create(orderId())), 502);
     const legacy = legacyOf(await readUntil(down, ADMIN_TOKEN, (x) => legacyOf(x).requests >= 1));

@@ -1,12 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { startBackends, testConfig, type Backends } from './helpers/stack.ts';
-import { buildApp } from '../app/build.ts';
-import { buildConfig } from '../gateway/config.ts';
-import { createLogger } from '../gateway/log.ts';
-import { createServer, listen } from '../gateway/data/server.ts';
-import { openStore } from '../gateway/store/open.ts';
+import { startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { logSink, type LogSink } from './helpers/log-sink.ts';
 
 // SPEC 7: an opossum breaker per backend; it opens on the error rate once the minimum volume
 // is reached, answers 503 backend_unavailable with Retry-After while open, counts only
@@ -14,29 +9,15 @@ import { openStore } from '../gateway/store/open.ts';
 
 const BREAKER = { volumeThreshold: 4, errorThresholdPercentage: 50, resetTimeoutMs: 400, rollingCountTimeoutMs: 10_000 };
 
-interface Instance { url: string; adminUrl: string; logs: Array<Record<string, unknown>>; close(): Promise<void> }
+interface Instance extends RunningGateway { logs: LogSink }
 
 /** A gateway whose log lines are kept, with the small breaker on legacy. */
 async function startInstance(backends: Backends): Promise<Instance> {
-  const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write(c: Buffer, _e, done) { for (const l of c.toString().split('\n')) if (l) logs.push(JSON.parse(l)); done(); } });
+  const logs = logSink();
   const raw = testConfig(backends.urls, { logLevel: 'info' });
   const cfg = raw.backends as Record<string, Record<string, unknown>>;
-  const config = buildConfig({ ...raw, backends: { ...cfg, legacy: { ...cfg.legacy, breaker: BREAKER } } });
-  const log = createLogger(config.logLevel, sink);
-  const store = await openStore(config, log);
-  const gw = buildApp({ config, store, log });
-  await gw.start();
-  const servers = [createServer(gw.dataApp, config.limits), createServer(gw.adminApp, config.limits)];
-  const [port, adminPort] = [await listen(servers[0], 0, '127.0.0.1'), await listen(servers[1], 0, '127.0.0.1')];
-  return {
-    url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, logs,
-    async close() {
-      for (const s of servers) { s.closeAllConnections(); await new Promise((r) => s.close(r)); }
-      await gw.stop();
-      await store.close();
-    },
-  };
+  const gw = await startGateway({ ...raw, backends: { ...cfg, legacy: { ...cfg.legacy, breaker: BREAKER } } }, { logTo: logs.stream });
+  return Object.assign(gw, { logs });
 }
 
 let backends: Backends;
@@ -53,7 +34,7 @@ async function breakerState(gw: Instance, backend: string): Promise<string | und
   const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   return /state="(\w+)"\} 1$/m.exec(text.split('\n').filter((l) => l.startsWith(`cutover_breaker_state{backend="${backend}"`)).join('\n'))?.[1];
 }
-const stateLogs = (gw: Instance) => gw.logs.filter((l) => l.msg === 'circuit breaker state changed' && l.backend === 'legacy').map((l) => l.state);
+const stateLogs = (gw: Instance) => gw.logs.records().filter((l) => l.msg === 'circuit breaker state changed' && l.backend === 'legacy').map((l) => l.state);
 
 test("a merchant's 4xx never counts against the backend", async () => {
   const gw = await startInstance(backends);

@@ -4,20 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.ts';
-import { DEFAULT_RULES, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { useStack, v1SplitRules } from './helpers/stack.ts';
 import { admin } from './helpers/admin.ts';
 
-const RULES = {
-  rules: [...DEFAULT_RULES.rules, { name: 'v1-canary', match: { apiVersion: 'v1' as const }, split: [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }], stickyBy: 'order' as const }],
-  default: 'legacy',
-};
-let backends: Backends;
-let gw: RunningGateway;
+const stack = useStack(() => ({ rules: v1SplitRules('v1-canary', [{ backend: 'next', weight: 0 }, { backend: 'legacy', weight: 100 }]) }));
 let dir: string;
 let spec: string;
 before(async () => {
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, {}, RULES));
   dir = mkdtempSync(join(tmpdir(), 'cutover-cli-'));
   spec = join(dir, 'canary.yaml');
   // Steps long enough that the controller does not move on during the test.
@@ -26,11 +19,11 @@ before(async () => {
     'gates: { max5xxRatio: 0.01, maxP99Ms: 800, minRequests: 200 }', 'onFail: pause',
   ].join('\n'));
 });
-after(async () => { await gw.close(); await backends.close(); rmSync(dir, { recursive: true, force: true }); });
+after(() => rmSync(dir, { recursive: true, force: true }));
 
-const cutover = (...args: string[]) => runCli(gw.adminUrl, args);
+const cutover = (...args: string[]) => runCli(stack.gw.adminUrl, args);
 const nextWeight = async () => {
-  const r = (await admin(gw, 'GET', '/admin/rules')).body;
+  const r = (await admin(stack.gw, 'GET', '/admin/rules')).body;
   return r.rules.find((x: { name: string }) => x.name === 'v1-canary').split.find((e: { backend: string }) => e.backend === 'next').weight;
 };
 

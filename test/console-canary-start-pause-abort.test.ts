@@ -1,34 +1,22 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { ADMIN_TOKEN, adminCall, merchantPost, orderId, startBackends, startGateway, testConfig, v1Create, type Backends, type RunningGateway } from './helpers/stack.ts';
+import { ADMIN_TOKEN, adminCall, merchantPost, orderId, useStack, v1Create, v1SplitRules } from './helpers/stack.ts';
 import { assertClean, newConsolePage, screenshot, signIn, useBrowser, type PageTrouble } from './helpers/browser.ts';
 
 // Issue 17: a canary started from the page's form, watched live, paused, resumed and aborted.
 const SPLIT = [{ backend: 'legacy', weight: 95 }, { backend: 'next', weight: 5 }];
-let redis: TestRedis;
-let backends: Backends;
-let gw: RunningGateway;
-before(async () => {
-  redis = await startRedis();
-  backends = await startBackends();
-  gw = await startGateway(testConfig(backends.urls, {}, {
-    rules: [{ name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' }, { name: 'v1-canary', match: { apiVersion: 'v1' }, split: SPLIT, stickyBy: 'order' }],
-    default: 'legacy',
-  }), { redisUrl: redis.url, canaryTickMs: 100 });
-});
-after(async () => { await gw.close(); await backends.close(); await redis.close(); });
+const stack = useStack(() => ({ redis: true, canaryTickMs: 100, rules: v1SplitRules('v1-canary', SPLIT) }));
 const browser = useBrowser();
 let page: Page;
 let trouble: PageTrouble;
 
 const state = () => page.locator('.canary-summary [data-field="state"]');
-const canaryRule = async () => (await (await adminCall(gw, 'GET', '/admin/rules')).json()).rules[1];
+const canaryRule = async () => (await (await adminCall(stack.gw, 'GET', '/admin/rules')).json()).rules[1];
 
 test('a rollout started from the form runs its first step, and its gate readings come in live', async () => {
   ({ page, trouble } = await newConsolePage(browser.browser));
-  await signIn(page, gw.adminUrl, ADMIN_TOKEN, 'canary');
+  await signIn(page, stack.gw.adminUrl, ADMIN_TOKEN, 'canary');
   await state().getByText('idle').waitFor();
   const form = page.getByRole('form', { name: 'Start a canary' });
   await form.getByLabel('Rule').selectOption('v1-canary');
@@ -43,7 +31,7 @@ test('a rollout started from the form runs its first step, and its gate readings
 
   // Traffic until the target has answered some: the requests gate shows a reading.
   for (let i = 0; i < 40; i++) {
-    const res = await merchantPost(gw, '/api/v1/payments', 'M-CANARY', v1Create(orderId()));
+    const res = await merchantPost(stack.gw, '/api/v1/payments', 'M-CANARY', v1Create(orderId()));
     assert.equal(res.status, 200);
     await res.arrayBuffer();
   }
@@ -61,7 +49,7 @@ test('pause and resume from the page; abort puts the split back as it was', asyn
   await page.getByRole('button', { name: 'Abort' }).click();
   await state().getByText('aborted').waitFor();
   assert.deepEqual((await canaryRule()).split, SPLIT);
-  const actions = (await (await adminCall(gw, 'GET', '/admin/canary')).json()).history.map((h: { action: string; actor: string }) => `${h.action}:${h.actor}`);
+  const actions = (await (await adminCall(stack.gw, 'GET', '/admin/canary')).json()).history.map((h: { action: string; actor: string }) => `${h.action}:${h.actor}`);
   assert.deepEqual(actions.filter((a: string) => a.endsWith(':ops')), ['start:ops', 'pause:ops', 'resume:ops', 'abort:ops']);
   // The form is back for the next rollout.
   await page.getByRole('form', { name: 'Start a canary' }).waitFor();

@@ -1,19 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { ADMIN_TOKEN, adminCall, merchantPost, orderId, useStack, v1Create } from './helpers/stack.ts';
+import { ADMIN_TOKEN, adminCall, merchantPost, orderId, useStack, v1Create, v1SplitRules } from './helpers/stack.ts';
 import { assertClean, newConsolePage, openView, screenshot, signIn, useBrowser, type PageTrouble } from './helpers/browser.ts';
 
 // Issue 17: an operator signs in, watches live traffic, flags a merchant and reads the audit, in a real browser.
 const stack = useStack(() => ({
   redis: true,
-  rules: {
-    rules: [
-      { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-      { name: 'v1-split', match: { apiVersion: 'v1' }, split: [{ backend: 'legacy', weight: 80 }, { backend: 'next', weight: 20 }], stickyBy: 'merchant' },
-    ],
-    default: 'legacy',
-  },
+  rules: v1SplitRules('v1-split', [{ backend: 'legacy', weight: 80 }, { backend: 'next', weight: 20 }], 'merchant'),
 }));
 const browser = useBrowser();
 let page: Page;

@@ -1,18 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { READONLY_TOKEN, adminCall, useStack } from './helpers/stack.ts';
+import { READONLY_TOKEN, adminCall, useStack, v1SplitRules } from './helpers/stack.ts';
 import { assertClean, newConsolePage, openView, signIn, useBrowser } from './helpers/browser.ts';
 
 // Issue 17: a read-only token sees everything, and every control that would change something is disabled, saying why.
 const stack = useStack(() => ({
   redis: true,
-  rules: {
-    rules: [
-      { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-      { name: 'v1-split', match: { apiVersion: 'v1' }, split: [{ backend: 'legacy', weight: 90 }, { backend: 'next', weight: 10 }], stickyBy: 'merchant' },
-    ],
-    default: 'legacy',
-  },
+  rules: v1SplitRules('v1-split', [{ backend: 'legacy', weight: 90 }, { backend: 'next', weight: 10 }], 'merchant'),
 }));
 const browser = useBrowser();
 

@@ -1,33 +1,27 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderId, startGateway, testConfig, type RunningGateway } from './helpers/stack.ts';
-import { startRecordingBackend, type RecordingBackend } from './helpers/recording-backend.ts';
+import { orderId } from './helpers/stack.ts';
+import { useRecordingStack } from './helpers/recording-backend.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // SPEC 10 / issue 13: the body a backend receives is the body that was validated: strict
 // JSON (no BOM, no duplicate keys, numbers as written, integers in integer spelling), one
 // Content-Type, no Content-Encoding. A recording backend shows exactly what arrived.
 
-let rec: RecordingBackend;
-let gw: RunningGateway;
-before(async () => {
-  rec = await startRecordingBackend();
-  gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }));
-});
-after(async () => { await gw?.close(); await rec?.close(); });
+const stack = useRecordingStack();
 
 function post(path: string, body: string | Buffer, headers = 'Content-Type: application/json\r\n') {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   const head = `POST ${path} HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-BODY\r\nIdempotency-Key: ${orderId('K')}\r\n${headers}`
     + `Content-Length: ${bytes.length}\r\nConnection: close\r\n\r\n`;
-  return rawRequest(gw.url, [Buffer.concat([Buffer.from(head), bytes])]);
+  return rawRequest(stack.gw.url, [Buffer.concat([Buffer.from(head), bytes])]);
 }
 async function refused(path: string, body: string | Buffer, status: number, code: string, headers?: string) {
-  const before = rec.received.length;
+  const before = stack.rec.received.length;
   const answer = await post(path, body, headers);
   assert.equal(answer.status, status, `${body}: ${answer.raw.slice(0, 300)}`);
   assert.equal(JSON.parse(answer.body).error, code, String(body));
-  assert.equal(rec.received.length, before, `${body} reached the backend`);
+  assert.equal(stack.rec.received.length, before, `${body} reached the backend`);
 }
 const v2 = (value: string, order = orderId()) => `{"merchantOrderId":"${order}","amount":{"value":${value},"currency":"CNY"},"description":"d"}`;
 
@@ -59,11 +53,11 @@ test('the backend receives the validated value, written once: no escapes, duplic
   // duplicate key, odd whitespace and a lone-surrogate escape in free text.
   const sent = `{ "merchantOrderId" : "${order}", "amount":{"value":\t1234 ,"currency":"\\u0043NY"},`
     + `"description":"caf\\u00e9 \\ud800","amount":{"value":1234,"currency":"CNY"} }`;
-  const before = rec.received.length;
+  const before = stack.rec.received.length;
   const answer = await post('/api/v2/payments', sent);
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
-  assert.equal(rec.received.length, before + 1);
-  const got = rec.received.at(-1)!;
+  assert.equal(stack.rec.received.length, before + 1);
+  const got = stack.rec.received.at(-1)!;
   const expected = JSON.stringify({ merchantOrderId: order, amount: { value: 1234, currency: 'CNY' }, description: 'café \ud800' });
   assert.equal(got.body.toString('utf8'), expected);
   assert.equal(got.headers['content-length'], String(Buffer.byteLength(expected)));
@@ -75,15 +69,15 @@ test('the largest and smallest valid values reach the backend exactly as written
     const order = orderId();
     const answer = await post('/api/v2/payments', v2(value, order));
     assert.equal(answer.status, 200, answer.raw.slice(0, 300));
-    assert.equal(rec.received.at(-1)!.body.toString(), v2(value, order));
+    assert.equal(stack.rec.received.at(-1)!.body.toString(), v2(value, order));
   }
 });
 
 test('an empty close stays empty; unmodelled bodies are forwarded as sent', async () => {
-  const answer = await rawRequest(gw.url, 'POST /api/v1/payments/2026120100000009/close HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-BODY\r\nConnection: close\r\n\r\n');
+  const answer = await rawRequest(stack.gw.url, 'POST /api/v1/payments/2026120100000009/close HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-BODY\r\nConnection: close\r\n\r\n');
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
-  assert.equal(rec.received.at(-1)!.body.length, 0);
+  assert.equal(stack.rec.received.at(-1)!.body.length, 0);
   const raw = '{ "any" : 1e3 }';
   assert.equal((await post('/api/v1/reports', raw)).status, 200);
-  assert.equal(rec.received.at(-1)!.body.toString(), raw);
+  assert.equal(stack.rec.received.at(-1)!.body.toString(), raw);
 });

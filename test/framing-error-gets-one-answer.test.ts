@@ -1,19 +1,12 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, testConfig, type RunningGateway } from './helpers/stack.ts';
-import { startRecordingBackend, type RecordingBackend } from './helpers/recording-backend.ts';
+import { useRecordingStack } from './helpers/recording-backend.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // A framing error gets exactly one answer, then the connection closes: a second answer on
 // the same connection would be read as the answer to whatever the client sends next.
 
-let rec: RecordingBackend;
-let gw: RunningGateway;
-before(async () => {
-  rec = await startRecordingBackend();
-  gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }));
-});
-after(async () => { await gw?.close(); await rec?.close(); });
+const stack = useRecordingStack();
 
 const HEAD = 'Host: gateway\r\nX-Merchant-Id: M-FRAME\r\nContent-Type: application/json\r\n';
 const answers = (raw: string) => (raw.match(/HTTP\/1\.1 \d{3} /g) ?? []).length;
@@ -29,12 +22,12 @@ const SHAPES: Record<string, string | string[]> = {
 
 for (const [shape, parts] of Object.entries(SHAPES)) {
   test(`${shape}: one 400 answer, then the connection closes; nothing forwarded`, async () => {
-    const before = rec.received.length;
-    const answer = await rawRequest(gw.url, parts, { pauseMs: 30 });
+    const before = stack.rec.received.length;
+    const answer = await rawRequest(stack.gw.url, parts, { pauseMs: 30 });
     assert.equal(answer.status, 400, answer.raw.slice(0, 300));
     assert.equal(answers(answer.raw), 1, `answers on one connection: ${JSON.stringify(answer.raw)}`);
     assert.equal(JSON.parse(answer.body).error, 'bad_request');
     assert.ok(answer.closedByServer);
-    assert.equal(rec.received.length, before);
+    assert.equal(stack.rec.received.length, before);
   });
 }

@@ -1,7 +1,7 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, testConfig, type RunningGateway } from './helpers/stack.ts';
-import { startRecordingBackend, type RecordingBackend } from './helpers/recording-backend.ts';
+import { testConfig } from './helpers/stack.ts';
+import { useRecordingStack } from './helpers/recording-backend.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 import { buildConfig } from '../gateway/config.ts';
 
@@ -9,25 +9,19 @@ import { buildConfig } from '../gateway/config.ts';
 // it is refused; no percent-encoded octet in any path; unmodelled endpoints only with
 // allowed methods. Raw TCP, because HTTP clients normalise paths before sending.
 
-let rec: RecordingBackend;
-let gw: RunningGateway;
-before(async () => {
-  rec = await startRecordingBackend();
-  gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }, { unmodelled: { methods: ['GET', 'POST'] } }));
-});
-after(async () => { await gw?.close(); await rec?.close(); });
+const stack = useRecordingStack({ unmodelled: { methods: ['GET', 'POST'] } });
 
 const REFUND = '{"refund_amount":"-99999.999","evil":true}';
 function send(method: string, target: string, body = '') {
-  return rawRequest(gw.url, `${method} ${target} HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-NS\r\nIdempotency-Key: k-ns-1\r\n`
+  return rawRequest(stack.gw.url, `${method} ${target} HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-NS\r\nIdempotency-Key: k-ns-1\r\n`
     + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 async function refused(method: string, target: string, status: number, code: string, body = '') {
-  const before = rec.received.length;
+  const before = stack.rec.received.length;
   const answer = await send(method, target, body);
   assert.equal(answer.status, status, `${method} ${target}: ${answer.raw.slice(0, 300)}`);
   assert.equal(JSON.parse(answer.body).error, code, `${method} ${target}`);
-  assert.equal(rec.received.length, before, `${method} ${target} reached the backend`);
+  assert.equal(stack.rec.received.length, before, `${method} ${target} reached the backend`);
   return answer;
 }
 
@@ -60,25 +54,25 @@ test('outside the namespace only the configured methods are proxied; TRACE and P
     const answer = await refused(method, '/api/v1/echo', 405, 'method_not_allowed');
     assert.equal(answer.headers.allow, 'GET, POST');
   }
-  const before = rec.received.length;
+  const before = stack.rec.received.length;
   const answer = await send('POST', '/api/v1/payments-reports/daily', '{"x":1}');
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
-  assert.equal(rec.received.length, before + 1);
-  assert.equal(rec.received.at(-1)!.url, '/api/v1/payments-reports/daily', 'another name that starts with "payments" is outside');
+  assert.equal(stack.rec.received.length, before + 1);
+  assert.equal(stack.rec.received.at(-1)!.url, '/api/v1/payments-reports/daily', 'another name that starts with "payments" is outside');
 });
 
 test('the exact modelled spelling is still served, validated and forwarded once', async () => {
   const body = '{"out_request_no":"R-NS-1","refund_amount":"1.00"}';
-  const before = rec.received.length;
+  const before = stack.rec.received.length;
   const answer = await send('POST', '/api/v1/payments/2026120100000001/refund', body);
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
-  assert.equal(rec.received.length, before + 1);
-  assert.equal(rec.received.at(-1)!.url, '/api/v1/payments/2026120100000001/refund');
-  assert.deepEqual(JSON.parse(rec.received.at(-1)!.body.toString()), JSON.parse(body));
+  assert.equal(stack.rec.received.length, before + 1);
+  assert.equal(stack.rec.received.at(-1)!.url, '/api/v1/payments/2026120100000001/refund');
+  assert.deepEqual(JSON.parse(stack.rec.received.at(-1)!.body.toString()), JSON.parse(body));
 });
 
 test('unmodelled.methods defaults to GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS and refuses a malformed method name', () => {
-  const urls = { legacy: rec.url, next: rec.url };
+  const urls = { legacy: stack.rec.url, next: stack.rec.url };
   assert.deepEqual(buildConfig(testConfig(urls)).unmodelled.methods, ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
   assert.throws(() => buildConfig(testConfig(urls, { unmodelled: { methods: ['get'] } })), /unmodelled/);
 });

@@ -31,23 +31,33 @@ const ORDER_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** A merchant id (the merchant header, flags, explain): never a ':', which separates pin key parts. */
 export const MERCHANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
-interface Route { method: string; re: RegExp; endpoint: Endpoint; schema?: SchemaId }
-const ROUTES: Record<ApiVersion, Route[]> = {
-  v1: [
-    { method: 'POST', re: /^\/payments$/, endpoint: 'create', schema: 'v1-create-payment' },
-    { method: 'GET', re: /^\/payments$/, endpoint: 'query' },
-    { method: 'GET', re: new RegExp(`^/payments/(${ID})$`), endpoint: 'get' },
-    { method: 'POST', re: new RegExp(`^/payments/(${ID})/refund$`), endpoint: 'refund', schema: 'v1-refund' },
-    { method: 'POST', re: new RegExp(`^/payments/(${ID})/close$`), endpoint: 'close', schema: 'empty-body' },
-  ],
-  v2: [
-    { method: 'POST', re: /^\/payments$/, endpoint: 'create', schema: 'v2-create-payment' },
-    { method: 'GET', re: /^\/payments$/, endpoint: 'query' },
-    { method: 'GET', re: new RegExp(`^/payments/(${ID})$`), endpoint: 'get' },
-    { method: 'POST', re: new RegExp(`^/payments/(${ID})/refunds$`), endpoint: 'refund', schema: 'v2-refund' },
-    { method: 'POST', re: new RegExp(`^/payments/(${ID})/cancel$`), endpoint: 'close', schema: 'empty-body' },
-  ],
+/** What sets one API version's payment endpoints apart: only names (SPEC 2). */
+interface VersionNames {
+  createSchema: SchemaId;
+  /** The path segment after /payments/{id} for a refund, and its body schema. */
+  refundSegment: string;
+  refundSchema: SchemaId;
+  /** The path segment after /payments/{id} that closes (cancels) a payment. */
+  closeSegment: string;
+  orderField: Identified['orderField'];
+}
+const NAMES: Record<ApiVersion, VersionNames> = {
+  v1: { createSchema: 'v1-create-payment', refundSegment: 'refund', refundSchema: 'v1-refund', closeSegment: 'close', orderField: 'out_trade_no' },
+  v2: { createSchema: 'v2-create-payment', refundSegment: 'refunds', refundSchema: 'v2-refund', closeSegment: 'cancel', orderField: 'merchantOrderId' },
 };
+
+interface Route { method: string; re: RegExp; endpoint: Endpoint; schema?: SchemaId }
+/** The five payment endpoints, the same in every version, under that version's names. */
+function routesOf(names: VersionNames): Route[] {
+  return [
+    { method: 'POST', re: /^\/payments$/, endpoint: 'create', schema: names.createSchema },
+    { method: 'GET', re: /^\/payments$/, endpoint: 'query' },
+    { method: 'GET', re: new RegExp(`^/payments/(${ID})$`), endpoint: 'get' },
+    { method: 'POST', re: new RegExp(`^/payments/(${ID})/${names.refundSegment}$`), endpoint: 'refund', schema: names.refundSchema },
+    { method: 'POST', re: new RegExp(`^/payments/(${ID})/${names.closeSegment}$`), endpoint: 'close', schema: 'empty-body' },
+  ];
+}
+const ROUTES: Record<ApiVersion, Route[]> = { v1: routesOf(NAMES.v1), v2: routesOf(NAMES.v2) };
 
 /**
  * Anything that a server or backend might decode into a different path:
@@ -102,8 +112,7 @@ export function identify(method: string, rawUrl: string, unmodelledMethods: Read
     throw new GatewayError('unknown_api_version', { message: `Unknown API version "${apiVersion}"; this gateway serves v1 and v2` });
   }
   const rest = m[2] ?? '/';
-  const orderField = apiVersion === 'v1' ? 'out_trade_no' : 'merchantOrderId';
-  const base = { apiVersion, path, search, orderField } as const;
+  const base = { apiVersion, path, search, orderField: NAMES[apiVersion].orderField } as const;
   if (inPaymentsNamespace(rest)) {
     const routes = ROUTES[apiVersion];
     for (const route of routes) {

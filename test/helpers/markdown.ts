@@ -27,11 +27,21 @@ export function tables(text: string): string[][][] {
   return out;
 }
 
+/** The lines of `text` outside its tables, blank lines left out. */
+export function paragraphs(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('|'));
+}
+
 /** The row of `table` whose first cell starts with `label`. */
 export function row(table: string[][], label: string): string[] {
   const found = table.find((r) => r[0].startsWith(label));
   if (!found) throw new Error(`no row "${label}" in ${JSON.stringify(table.map((r) => r[0]))}`);
   return found;
+}
+
+/** A row's cells with every figure read as its numbers and every verdict cell ("**met**", "**not met**") kept as it is. */
+export function figures(cells: string[]): Array<number[] | string> {
+  return cells.map((c) => (/^\*\*(not )?met\*\*$/.test(c) ? c : numbers(c)));
 }
 
 /** Every number in `text` ("1,000", "+0.50", "12.5 %"), in order. */

@@ -4,7 +4,9 @@
  * what reached a backend, or that nothing did.
  */
 import http from 'node:http';
+import { after, before } from 'node:test';
 import { listen } from '../../gateway/data/server.ts';
+import { startGateway, testConfig, type RunningGateway } from './stack.ts';
 
 export interface Received { method: string; url: string; rawHeaders: string[]; headers: http.IncomingHttpHeaders; body: Buffer }
 
@@ -32,5 +34,24 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
   return {
     url: `http://127.0.0.1:${port}`, received,
     async close() { server.closeAllConnections(); await new Promise((r) => server.close(r)); },
+  };
+}
+
+/**
+ * Registers before/after hooks that start one recording backend and a gateway
+ * whose legacy and next both point at it (`overrides` merged into the test
+ * config, `options` as for `startGateway`), and returns live accessors to them.
+ */
+export function useRecordingStack(overrides: Record<string, unknown> = {}, options: Parameters<typeof startGateway>[1] = {}) {
+  let rec: RecordingBackend;
+  let gw: RunningGateway;
+  before(async () => {
+    rec = await startRecordingBackend();
+    gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }, overrides), options);
+  });
+  after(async () => { await gw?.close(); await rec?.close(); });
+  return {
+    get rec() { return rec; },
+    get gw() { return gw; },
   };
 }

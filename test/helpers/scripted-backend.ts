@@ -5,6 +5,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before } from 'node:test';
+import { startRedis, type TestRedis } from './redis.ts';
+import { startGateway, testConfig, type RunningGateway } from './stack.ts';
 
 export interface Received { method: string; url: string; body: string; answer(status: number, body?: unknown): void }
 
@@ -53,4 +56,46 @@ export async function startScriptedBackend(): Promise<ScriptedBackend> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   b.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return b;
+}
+
+/** What `useScriptedStack` starts; every field is optional. */
+export interface ScriptedStackOptions {
+  /** Start a redis-server for this suite (closed in `after`) and use it as the store. */
+  redis?: boolean;
+  /** How many gateway instances share the store (default 1; more than one wants `redis`). */
+  instances?: number;
+  /** A change to the raw test config (e.g. the backends' timeouts). */
+  edit?: (raw: Record<string, unknown>) => Record<string, unknown>;
+}
+
+/**
+ * Registers before/after hooks (in the suite that calls it) that start two
+ * scripted backends as legacy and next and the gateway instances on them,
+ * and returns live accessors to them.
+ */
+export function useScriptedStack(options: ScriptedStackOptions = {}) {
+  let redis: TestRedis | undefined;
+  let legacy: ScriptedBackend;
+  let next: ScriptedBackend;
+  const gws: RunningGateway[] = [];
+  before(async () => {
+    if (options.redis) redis = await startRedis();
+    [legacy, next] = await Promise.all([startScriptedBackend(), startScriptedBackend()]);
+    const raw = testConfig({ legacy: legacy.url, next: next.url });
+    for (let i = 0; i < (options.instances ?? 1); i++) gws.push(await startGateway(options.edit?.(raw) ?? raw, { redisUrl: redis?.url }));
+  });
+  after(async () => {
+    for (const gw of gws.splice(0)) await gw.close();
+    await legacy?.close();
+    await next?.close();
+    await redis?.close();
+  });
+  return {
+    get legacy() { return legacy; },
+    get next() { return next; },
+    /** The first (or only) instance. */
+    get gw() { return gws[0]; },
+    /** The instances, in start order. */
+    get gws(): readonly RunningGateway[] { return gws; },
+  };
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
+import type { Writable } from 'node:stream';
 import { after, before } from 'node:test';
 import { createReferenceBackend } from '../../backends/reference.ts';
 import { buildApp, type Gateway } from '../../app/build.ts';
@@ -12,7 +13,7 @@ import { createLogger } from '../../gateway/log.ts';
 import { createServer, listen } from '../../gateway/data/server.ts';
 import { openStore } from '../../gateway/store/open.ts';
 import type { Store } from '../../gateway/store/types.ts';
-import type { Ruleset } from '../../gateway/rules.ts';
+import type { Ruleset, SplitEntry } from '../../gateway/rules.ts';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,14 +48,13 @@ export const DEFAULT_RULES: Ruleset = {
   default: 'legacy',
 };
 
+/** The default rules plus a rule `name` splitting v1 across `split`, sticky by order number unless `stickyBy` says merchant. */
+export function v1SplitRules(name: string, split: SplitEntry[], stickyBy: 'order' | 'merchant' = 'order'): Ruleset {
+  return { rules: [...DEFAULT_RULES.rules, { name, match: { apiVersion: 'v1' }, split, stickyBy }], default: 'legacy' };
+}
+
 /** v2 to next; v1 split half and half between next and legacy by order number. */
-export const HALF_SPLIT_RULES: Ruleset = {
-  rules: [
-    { name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' },
-    { name: 'v1-half', match: { apiVersion: 'v1' }, split: [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }], stickyBy: 'order' },
-  ],
-  default: 'legacy',
-};
+export const HALF_SPLIT_RULES = v1SplitRules('v1-half', [{ backend: 'next', weight: 50 }, { backend: 'legacy', weight: 50 }]);
 
 /** A raw config for the test backends; `overrides` are merged at the top level. */
 export function testConfig(urls: Backends['urls'], overrides: Record<string, unknown> = {}, rules: Ruleset = DEFAULT_RULES): Record<string, unknown> {
@@ -86,11 +86,14 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-/** Builds and starts a gateway on port 0. Pass `redisUrl` for the Redis store, else the embedded one. */
-export async function startGateway(raw: Record<string, unknown>, opts: { redisUrl?: string; now?: () => number; keyPrefix?: string; canaryTickMs?: number } = {}): Promise<RunningGateway> {
+/**
+ * Builds and starts a gateway on port 0. Pass `redisUrl` for the Redis store, else the embedded one;
+ * `logTo` receives its log lines (see helpers/log-sink.ts).
+ */
+export async function startGateway(raw: Record<string, unknown>, opts: { redisUrl?: string; now?: () => number; keyPrefix?: string; canaryTickMs?: number; logTo?: Writable } = {}): Promise<RunningGateway> {
   const withRedis = opts.redisUrl ? { ...raw, redis: { ...(raw.redis as object), url: opts.redisUrl, ...(opts.keyPrefix ? { keyPrefix: opts.keyPrefix } : {}) } } : raw;
   const config = buildConfig(withRedis);
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, opts.logTo);
   const store = await openStore(config, log);
   const gw = buildApp({ config, store, log, now: opts.now, canaryTickMs: opts.canaryTickMs });
   await gw.start();
@@ -127,6 +130,9 @@ export interface StackOptions {
   /** Start a real redis-server for this file (closed in `after`) and use it as the store. */
   redis?: boolean;
   keyPrefix?: string;
+  canaryTickMs?: number;
+  /** Where the gateway's log lines go (see helpers/log-sink.ts). */
+  logTo?: Writable;
   /** Put a flaky backend (see `startFlakyBackend`) in place of legacy; next stays the reference backend. */
   flakyLegacy?: boolean;
   /**
@@ -152,7 +158,7 @@ export function useStack(options: () => StackOptions = () => ({})) {
     backends = await startBackends();
     if (o.flakyLegacy) flaky = await startFlakyBackend();
     const urls = flaky ? { ...backends.urls, legacy: flaky.url } : backends.urls;
-    gw = await startGateway(testConfig(urls, o.overrides, o.rules), { redisUrl: redis?.url ?? o.redisUrl, keyPrefix: o.keyPrefix });
+    gw = await startGateway(testConfig(urls, o.overrides, o.rules), { redisUrl: redis?.url ?? o.redisUrl, keyPrefix: o.keyPrefix, canaryTickMs: o.canaryTickMs, logTo: o.logTo });
     await o.onStarted?.(gw);
   });
   after(async () => { await gw?.close(); await flaky?.close(); await backends?.close(); await redis?.close(); });
