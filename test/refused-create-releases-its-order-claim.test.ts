@@ -98,24 +98,24 @@ function stores(label: string, withRedis: boolean): void {
     test('a refusal while a joined create is still in flight keeps the order pinned: a third create follows it, not the new rules', async () => {
       const merchant = `M-JOIN-${withRedis ? 'R' : 'E'}`;
       const order = orderId('JOIN');
-      legacy.reply = () => 'hold';
-      const base = legacy.received.length;
+      stack.legacy.reply = () => 'hold';
+      const base = stack.legacy.received.length;
       const claimant = create(merchant, order);
-      await legacy.arrived(base + 1);
+      await stack.legacy.arrived(base + 1);
       const joiner = create(merchant, order);
-      await legacy.arrived(base + 2);
-      const [claimantCall, joinerCall] = legacy.received.slice(base);
+      await stack.legacy.arrived(base + 2);
+      const [claimantCall, joinerCall] = stack.legacy.received.slice(base);
       // The rules move the merchant to next, then the claimant is refused while the joiner is held.
       await flip(merchant);
       claimantCall.answer(400, { code: '40004' });
       assert.equal((await claimant).status, 400);
-      legacy.reply = (r) => created(r, 'pay_join_third');
+      stack.legacy.reply = (r) => created(r, 'pay_join_third');
       const third = await create(merchant, order);
       assert.equal(third.headers.get('x-cutover-backend'), 'legacy', 'the joiner may still make the payment on legacy');
       assert.equal(third.headers.get('x-cutover-reason'), 'pinned');
       joinerCall.answer(201, { trade_no: 'pay_join_second', code: '10000' });
       assert.equal((await joiner).status, 201);
-      assert.equal(forOrder(next, order), 0, 'the order never reached next');
+      assert.equal(forOrder(stack.next, order), 0, 'the order never reached next');
     });
 
     test('a release the store cannot make keeps the claim (fail closed)', async () => {
