@@ -58,7 +58,10 @@ const backendsConfig = buildConfig({
 function decisionNs(rules: Ruleset, flags: Map<string, string>, iterations: number): number {
   const env: DecideEnv = {
     state: { rules: compileRules(rules, 1, backendsConfig), flags }, backends: backendsConfig, unpinned: [],
-    pins: { lookup: async () => null, claim: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: true }) },
+    pins: {
+      lookup: async () => null, claim: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: true }),
+      release: async () => true, reassert: async (_k, backend) => ({ backend, pinnedAt: 0, expiresAt: 0, created: false }),
+    },
     isOpen: () => false,
   } as DecideEnv;
   const t = identify('POST', '/api/v1/payments');

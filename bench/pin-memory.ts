@@ -12,12 +12,20 @@
  * window holding `count` pins. --spread-days spreads creation times back over
  * that many days (the steady state of a store holding `count` live pins), and
  * --buckets sets the bucket count of the fresh layout (see pin-layout.ts, Size).
+ *
+ * Then each kind of pin alone (`byKind`): a tenth as many pins of one kind,
+ * with a tenth of the buckets so that the hashes are as full as in the mixed
+ * run. Pins differ only in their value (the field is a fixed-size digest), so
+ * the differences between kinds are what a claim's tag costs: the claim token
+ * of an order pin, the request fingerprint and token of an idempotency key.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { RedisStore } from '../gateway/store/redis.ts';
+import { claimToken, keyTag, requestFingerprint } from '../gateway/claims.ts';
 import { startRedis } from '../test/helpers/redis.ts';
+import { DEFAULT_BUCKETS } from '../gateway/store/pin-layout.ts';
 
 export interface PinMemoryResult {
   pins: number;
@@ -32,7 +40,11 @@ export interface PinMemoryResult {
   /** Fields of the fullest hash: it must stay under hash-max-listpack-entries. */
   maxHashLength: number;
   seconds: number;
+  /** Each kind of pin alone, at the same pins per hash: what its stored value costs. */
+  byKind?: PinKindMemory[];
 }
+
+export interface PinKindMemory { kind: string; value: string; pins: number; bytesPerPin: number }
 
 const TTL_MS = 400 * 86_400_000;
 const BATCH = 2_000;
@@ -45,25 +57,44 @@ function text(n: number, alphabet = ALPHABET): string {
   return s;
 }
 
+type Kind = 'order' | 'transaction' | 'key';
+interface PinWrite { key: string; backend: string; tag?: string }
+
+/** One pin of `kind` as the gateway writes it: an order or key claim with its tag, a transaction id without. */
+function pinOf(kind: Kind, merchant: string, onNext: boolean): PinWrite {
+  const backend = onNext ? 'next' : 'legacy';
+  if (kind === 'order') return { key: `o:${merchant}:ORD${Date.now().toString(36)}${text(10)}`, backend, tag: claimToken() };
+  if (kind === 'transaction') return { key: onNext ? `t:pay_${text(24)}` : `t:2026${text(12, '0123456789')}`, backend };
+  const body = Buffer.from(JSON.stringify({ merchantOrderId: text(16), amount: { value: 1234, currency: 'CNY' } }));
+  const fingerprint = requestFingerprint('POST', '/api/v2/payments', merchant, body);
+  return { key: `k:${merchant}:${randomBytes(16).toString('hex')}`, backend, tag: keyTag(fingerprint, claimToken()) };
+}
+
 /**
  * The pins of one transaction, as the gateway writes them: the order number,
  * the returned transaction id (next: `pay_` + 24 characters, legacy: 16
- * digits) and, for v2 creates, the Idempotency-Key.
+ * digits) and, for v2 creates, the Idempotency-Key. With `only`, pins of that kind alone.
  */
-function* pinKeys(count: number): Generator<{ key: string; backend: string }> {
+function* pinKeys(count: number, only?: Kind): Generator<PinWrite> {
   let n = 0;
   while (n < count) {
     const merchant = `M${100_000 + (n % 5_000)}`;
-    const order = `ORD${Date.now().toString(36)}${text(10)}`;
     const onNext = n % 2 === 0;
-    const backend = onNext ? 'next' : 'legacy';
-    yield { key: `o:${merchant}:${order}`, backend };
+    if (only) { yield pinOf(only, merchant, onNext); n++; continue; }
+    yield pinOf('order', merchant, onNext);
     if (++n >= count) return;
-    yield { key: onNext ? `t:pay_${text(24)}` : `t:2026${text(12, '0123456789')}`, backend };
+    yield pinOf('transaction', merchant, onNext);
     if (++n >= count) return;
-    if (onNext) { yield { key: `k:${merchant}:${randomBytes(16).toString('hex')}`, backend }; n++; }
+    if (onNext) { yield pinOf('key', merchant, onNext); n++; }
   }
 }
+
+/** What each kind stores after the packed integer. */
+const KIND_VALUES: Record<Kind, string> = {
+  transaction: 'integer only',
+  order: 'integer + ":" + 4-character claim token',
+  key: 'integer + ":" + 8-character request fingerprint + 4-character claim token',
+};
 
 async function usedMemory(store: RedisStore): Promise<number> {
   const info = await store.client.info('memory');
@@ -79,8 +110,20 @@ async function scanKeys(store: RedisStore, match: string, onBatch: (keys: string
   } while (cursor !== '0');
 }
 
-/** Writes `count` pins into a fresh prefix and measures the memory they take. */
+/** Writes `count` pins (a mix as the gateway makes them), then each kind alone, and measures the memory they take. */
 export async function measurePinMemory(opts: { count: number; redisUrl: string; spreadDays?: number; buckets?: number }): Promise<PinMemoryResult> {
+  const mixed = await measureOnce(opts);
+  const buckets = opts.buckets ?? DEFAULT_BUCKETS;
+  const byKind: PinKindMemory[] = [];
+  for (const kind of ['transaction', 'order', 'key'] as const) {
+    const count = Math.max(1, Math.round(opts.count / 10));
+    const r = await measureOnce({ ...opts, count, buckets: Math.max(1, Math.round(buckets / 10)) }, kind);
+    byKind.push({ kind, value: KIND_VALUES[kind], pins: r.pins, bytesPerPin: r.bytesPerPin });
+  }
+  return { ...mixed, byKind };
+}
+
+async function measureOnce(opts: { count: number; redisUrl: string; spreadDays?: number; buckets?: number }, only?: Kind): Promise<PinMemoryResult> {
   const spreadMs = (opts.spreadDays ?? 0) * 86_400_000;
   const prefix = `pinbench${randomBytes(4).toString('hex')}:`;
   const store = await RedisStore.connect({
@@ -95,8 +138,8 @@ export async function measurePinMemory(opts: { count: number; redisUrl: string; 
     const before = await usedMemory(store);
     let batch: Promise<unknown>[] = [];
     let pins = 0;
-    for (const { key, backend } of pinKeys(opts.count)) {
-      batch.push(store.pinIfAbsent(key, backend, now - (spreadMs * pins) / opts.count));
+    for (const { key, backend, tag } of pinKeys(opts.count, only)) {
+      batch.push(store.pinIfAbsent(key, backend, now - (spreadMs * pins) / opts.count, tag));
       pins++;
       if (batch.length >= BATCH) { await Promise.all(batch); batch = []; }
     }

@@ -20,6 +20,8 @@ export interface PinRates {
 export interface PinMemory {
   pins: number; bytesPerPin: number; usedMemoryBefore: number; usedMemoryAfter: number;
   method: string; hashMaxListpackEntries: string; seconds?: number;
+  /** Each kind of pin alone, as full hashes as in the mixed run (bench/pin-memory.ts). */
+  byKind?: { kind: string; value: string; pins: number; bytesPerPin: number }[];
 }
 
 const TTL_MS = 400 * 86_400_000;

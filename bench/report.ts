@@ -251,6 +251,14 @@ export function renderReport(r: BenchResults): string {
     const mem = r.pins.memory;
     if ('bytesPerPin' in mem) {
       L.push(table(['pins', 'bytes per pin', 'used_memory before', 'used_memory after', 'hash-max-listpack-entries', 'time to write'], [[int(mem.pins), fmt(mem.bytesPerPin, 1), int(mem.usedMemoryBefore), int(mem.usedMemoryAfter), mem.hashMaxListpackEntries, mem.seconds === undefined ? '–' : `${mem.seconds} s`]]), '', `Method: ${mem.method}.`, '');
+      if (mem.byKind && mem.byKind.length > 0) {
+        L.push(table(['pin kind (alone)', 'value stored', 'pins', 'bytes per pin'], mem.byKind.map((k) => [k.kind, k.value, int(k.pins), fmt(k.bytesPerPin, 1)])), '');
+        const of = (kind: string) => mem.byKind!.find((k) => k.kind === kind)?.bytesPerPin;
+        const [tx, order, key] = [of('transaction'), of('order'), of('key')];
+        if (tx !== undefined && order !== undefined && key !== undefined) {
+          L.push(`A create's claim token adds ${fmt(order - tx, 1)} bytes to an order pin; the request fingerprint and claim token add ${fmt(key - tx, 1)} bytes to an idempotency-key pin (${fmt(key - order, 1)} for the fingerprint alone). Each kind alone with a tenth of the pins and a tenth of the buckets, so that hashes are as full as above.`, '');
+        }
+      }
     } else L.push(`Memory per pin: not measured (${'notMeasured' in mem ? mem.notMeasured : mem.error}).`, '');
     const rates = r.pins.rates;
     if (failed(rates)) L.push(`Pin rates: not measured (${rates.error}).`, '');

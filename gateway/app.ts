@@ -79,7 +79,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const backends = new Map<string, GuardedBackend>();
   for (const [name, cfg] of Object.entries(config.backends)) {
     metrics.setBreaker(name, 'closed');
-    backends.set(name, new GuardedBackend(new BackendProxy(name, cfg, config.merchantHeader), (b, state) => {
+    backends.set(name, new GuardedBackend(new BackendProxy(name, cfg, config.merchantHeader, config.limits.responseIdleMs), (b, state) => {
       metrics.setBreaker(b, state);
       log.warn({ backend: b, state }, 'circuit breaker state changed');
     }));

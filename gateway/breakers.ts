@@ -1,7 +1,7 @@
 /**
  * One opossum circuit breaker per backend. Only backend faults count: a 5xx
- * answer, a timeout, a refused or broken connection. A merchant's 4xx and a
- * client that hangs up do not. An open breaker answers 503 with Retry-After.
+ * answer, a timeout, a refused or broken connection. A merchant's 4xx, a
+ * client that hangs up and a full connection pool do not. An open breaker answers 503 with Retry-After.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import CircuitBreaker from 'opossum';
@@ -52,7 +52,9 @@ export class GuardedBackend {
         rollingCountTimeout: b.rollingCountTimeoutMs,
         resetTimeout: b.resetTimeoutMs,
         rollingPercentilesEnabled: false,
-        errorFilter: (err: unknown) => err instanceof GatewayError && err.code === 'client_closed_request',
+        // Not backend faults: a merchant who hung up, and a wait for a free connection of a full
+        // pool (the backend never saw that request; its slowness already counts on its own requests).
+        errorFilter: (err: unknown) => err instanceof GatewayError && (err.code === 'client_closed_request' || err.code === 'backend_busy'),
       },
     );
     this.breaker.on('open', () => onState(proxy.name, 'open'));

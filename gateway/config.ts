@@ -17,6 +17,8 @@ export interface BreakerConfig {
 export interface BackendConfig {
   url: string; apiVersions: ApiVersion[]; timeoutMs: number;
   maxSockets: number; keepAliveIdleMs: number; breaker: BreakerConfig;
+  /** Longest wait for a free connection in a full pool before 503 backend_busy. */
+  queueTimeoutMs: number;
 }
 export interface AdminToken { name: string; token: string; readOnly: boolean }
 export interface Config {
@@ -35,6 +37,8 @@ export interface Config {
   limits: {
     bodyBytes: number; headerBytes: number; headersTimeoutMs: number;
     requestTimeoutMs: number; keepAliveTimeoutMs: number; drainTimeoutMs: number;
+    /** A merchant reading nothing of a streamed answer this long is cut off. */
+    responseIdleMs: number;
   };
   admin: { tokens: AdminToken[] };
   logLevel: string;

@@ -6,6 +6,8 @@
  */
 import type { ApiVersion, BackendConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
+import { claimToken, fingerprintOf, keyTag, settleClaims, type Claim } from './claims.ts';
+import type { Logger } from './log.ts';
 import type { Identified } from './identify.ts';
 import { pinKey, type PinPort } from './pins.ts';
 import type { CompiledRules, RouteInput } from './rules.ts';
@@ -25,6 +27,8 @@ export interface DecideEnv {
   pins: PinPort;
   /** True when a backend's breaker is open (new transactions may fail over). */
   isOpen(backend: string): boolean;
+  /** Where a claim that could not be released is reported. */
+  log?: Logger;
 }
 
 /** What a request names, as far as routing cares. */
@@ -34,6 +38,10 @@ export interface Subject {
   method: string;
   orderId?: string;
   idempotencyKey?: string;
+  /** With `idempotencyKey`: the request's fingerprint (claims.ts), kept with the key's pin. */
+  fingerprint?: string;
+  /** For log lines about this request's claims. */
+  requestId?: string;
   header(name: string): string | undefined;
 }
 
@@ -45,6 +53,8 @@ export interface Decision {
   pinned: boolean;
   /** Pin keys this request pinned (creates), for the response-side pin of the transaction id. */
   follow?: 'transaction';
+  /** A create's claims, which its backend's answer releases or re-asserts (claims.ts). */
+  claims?: Claim[];
 }
 
 function speaks(env: DecideEnv, backend: string, v: ApiVersion): boolean {
@@ -116,19 +126,34 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
     case 'create': {
       const fresh = chooseNew(env, s);
       // Order number first: two racing creates for one order meet on this key.
-      const byOrder = await env.pins.claim(pinKey.order(s.merchant, s.orderId!), fresh.backend);
+      const orderKey = pinKey.order(s.merchant, s.orderId!);
+      const orderTag = claimToken();
+      const byOrder = await env.pins.claim(orderKey, fresh.backend, { tag: orderTag });
       const decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, byOrder.backend);
+      const claims: Claim[] = [{ key: orderKey, backend: decision.backend, tag: orderTag, created: byOrder.created }];
       if (s.idempotencyKey !== undefined) {
+        // The key is claimed with this request's fingerprint, in the same store call.
+        const key = pinKey.idempotency(s.merchant, s.idempotencyKey);
+        const tag = keyTag(s.fingerprint ?? '', claimToken());
+        const byKey = await env.pins.claim(key, decision.backend, { tag });
+        claims.push({ key, backend: decision.backend, tag, created: byKey.created });
+        const kept = byKey.created ? undefined : fingerprintOf(byKey.tag);
+        // A key that comes back with another request (merchant, method, path or body) is
+        // refused, not forwarded: the backend would answer with the first payment or make a
+        // second one. A pin written without a fingerprint cannot be compared.
+        const mismatch = kept !== undefined && kept !== s.fingerprint;
         // A retry repeats order and key, so both pins agree. They differ only when a key
         // already used for another order on another backend comes with this order: that
         // backend's idempotency check cannot see this one, so refuse rather than risk a
-        // second payment. (The order pin just made, if any, names a backend that holds nothing.)
-        const byKey = await env.pins.claim(pinKey.idempotency(s.merchant, s.idempotencyKey), decision.backend);
-        if (byKey.backend !== decision.backend) {
+        // second payment.
+        if (mismatch || byKey.backend !== decision.backend) {
+          // Nothing is forwarded: the pins this request just made name a backend that holds nothing.
+          await settleClaims(env.pins, claims, 'refused', env.log, s.requestId);
+          if (mismatch) throw new GatewayError('idempotency_key_mismatch');
           throw new GatewayError('idempotency_key_reused', { details: { orderBackend: decision.backend, keyBackend: byKey.backend } });
         }
       }
-      return { ...decision, follow: 'transaction' };
+      return { ...decision, follow: 'transaction', claims };
     }
     case 'get': case 'refund': case 'close': {
       const { pin, failed } = await lookupOrFail(env, pinKey.transaction(t.transactionId!));

@@ -14,17 +14,27 @@ export const pinKey = {
   idempotency: (merchant: string, key: string) => `k:${merchant}:${key}`,
 };
 
+export type PinOp = 'lookup' | 'claim' | 'release' | 'reassert';
+
 export interface PinEvents {
-  /** op: lookup | claim; outcome: hit (cache) | found | absent | created | error */
-  onPinOp?(op: 'lookup' | 'claim', outcome: string): void;
+  /** op: lookup | claim | release | reassert; outcome: hit (cache) | found | absent | created | released | kept | error */
+  onPinOp?(op: PinOp, outcome: string): void;
   onStoreError?(err: unknown): void;
 }
 
 export interface PinPort {
   /** The live pin of a key, or null; throws pin_store_unavailable when the store cannot tell. */
   lookup(key: string): Promise<Pin | null>;
-  /** Pins a key unless already pinned; returns the pin that holds. */
-  claim(key: string, backend: string): Promise<PinResult>;
+  /**
+   * Pins a key unless already pinned; returns the pin that holds. With `tag` (a
+   * create's claim, see claims.ts) the store is always asked: such a pin may
+   * have been released since it was cached, and the stored tag is returned.
+   */
+  claim(key: string, backend: string, opts?: { tag?: string }): Promise<PinResult>;
+  /** Withdraws a claim: deletes the pin if it still carries `tag`; true when deleted. */
+  release(key: string, tag: string): Promise<boolean>;
+  /** Re-asserts a claim whose create succeeded (Store.reassertPin); returns the pin that holds. */
+  reassert(key: string, backend: string, tag: string): Promise<PinResult>;
 }
 
 export class PinService implements PinPort {
@@ -49,7 +59,7 @@ export class PinService implements PinPort {
     return pin;
   }
 
-  #fail(op: 'lookup' | 'claim', err: unknown): never {
+  #fail(op: PinOp, err: unknown): never {
     this.#events.onPinOp?.(op, 'error');
     this.#events.onStoreError?.(err);
     throw new GatewayError('pin_store_unavailable', { cause: err, headers: { 'retry-after': '1' } });
@@ -71,17 +81,41 @@ export class PinService implements PinPort {
   }
 
   /** `opts.store`: write through to the store even when the pin is cached (a pin only remembered locally). */
-  async claim(key: string, backend: string, opts: { store?: boolean } = {}): Promise<PinResult> {
+  async claim(key: string, backend: string, opts: { store?: boolean; tag?: string } = {}): Promise<PinResult> {
     const now = this.#now();
-    const hit = opts.store ? null : this.#cached(key, now);
+    const hit = opts.store || opts.tag !== undefined ? null : this.#cached(key, now);
     if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
     let pin: PinResult;
     try {
-      pin = await this.#store.pinIfAbsent(key, backend, now);
+      pin = await this.#store.pinIfAbsent(key, backend, now, opts.tag);
     } catch (err) {
       this.#fail('claim', err);
     }
     this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
+    this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+    return pin;
+  }
+
+  async release(key: string, tag: string): Promise<boolean> {
+    let released: boolean;
+    try {
+      released = await this.#store.releasePin(key, tag, this.#now());
+    } catch (err) {
+      this.#fail('release', err);
+    }
+    this.#events.onPinOp?.('release', released ? 'released' : 'kept');
+    if (released) this.#cache?.delete(key);
+    return released;
+  }
+
+  async reassert(key: string, backend: string, tag: string): Promise<PinResult> {
+    let pin: PinResult;
+    try {
+      pin = await this.#store.reassertPin(key, backend, tag, this.#now());
+    } catch (err) {
+      this.#fail('reassert', err);
+    }
+    this.#events.onPinOp?.('reassert', pin.created ? 'created' : 'found');
     this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
     return pin;
   }
@@ -98,6 +132,11 @@ export function readOnlyPins(pins: PinPort): PinPort {
   return {
     lookup: (key) => pins.lookup(key),
     async claim(key, backend) {
+      const pin = await pins.lookup(key);
+      return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
+    },
+    release: async () => false,
+    async reassert(key, backend) {
       const pin = await pins.lookup(key);
       return pin ? { ...pin, created: false } : { backend, pinnedAt: 0, expiresAt: 0, created: true };
     },

@@ -16,6 +16,7 @@ import { statusClass, type Metrics } from './metrics.ts';
 import type { Logger } from './log.ts';
 import type { GuardedBackend } from './breakers.ts';
 import { pinTransaction, writeBuffered } from './respond.ts';
+import { outcomeOf, requestFingerprint, settleClaims } from './claims.ts';
 import type { PinService } from './pins.ts';
 import type { LiveRouting } from './control/live.ts';
 
@@ -71,7 +72,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
   const { config, live, pins, backends, metrics, log } = deps;
   const env: DecideEnv = {
     get state() { return live.state; },
-    backends: config.backends, unpinned: deps.unpinned, pins,
+    backends: config.backends, unpinned: deps.unpinned, pins, log,
     isOpen: (name) => backends.get(name)?.isOpen ?? false,
   };
 
@@ -98,7 +99,10 @@ export function createDataPlane(deps: DataPlaneDeps) {
     return { t, merchant, idempotencyKey };
   }
 
-  /** Stage "proxy": forward to the chosen backend; creates and queries come back buffered, their id pinned first. */
+  /**
+   * Stage "proxy": forward to the chosen backend; creates and queries come back buffered, their
+   * id pinned first, and a create's claims released (a definite refusal) or re-asserted (a success).
+   */
   async function proxy(ex: Exchange, decision: Decision, body: Buffer): Promise<void> {
     const { req, res, requestId } = ex;
     const t = ex.t!;
@@ -106,14 +110,30 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const upstreamStart = performance.now();
     const pinsId = decision.follow === 'transaction';
     const buffered = pinsId || t.endpoint === 'query';
-    const answer = await backend.send(req, res, {
-      body, requestId, buffered, retryable: req.method === 'GET', head: ex.head,
-      // A create answered too late for the merchant (timeout, hang-up) still gets its id pinned.
-      onLateAnswer: pinsId ? (late) => void pinTransaction(pins, t, late, decision.backend, log, requestId) : undefined,
-    });
+    let answer;
+    try {
+      answer = await backend.send(req, res, {
+        body, requestId, buffered, retryable: req.method === 'GET', head: ex.head,
+        // A create answered too late for the merchant (timeout, hang-up) still gets its id pinned,
+        // and a success re-asserts its claims; a late refusal releases nothing (the merchant was told 504).
+        onLateAnswer: pinsId ? (late) => {
+          void pinTransaction(pins, t, late, decision.backend, log, requestId);
+          if (outcomeOf(late.status) === 'accepted') void settleClaims(pins, decision.claims, 'accepted', log, requestId);
+        } : undefined,
+      });
+    } catch (err) {
+      // Refused before it was sent (open breaker, no free connection): the backend made nothing.
+      if (err instanceof GatewayError && (err.code === 'backend_unavailable' || err.code === 'backend_busy')) {
+        await settleClaims(pins, decision.claims, 'refused', log, requestId);
+      }
+      throw err;
+    }
     metrics.upstreamDuration.observe({ backend: decision.backend, status_class: statusClass(answer.status) }, (performance.now() - upstreamStart) / 1000);
     if (buffered) {
-      await pinTransaction(pins, t, answer, decision.backend, log, requestId);
+      await Promise.all([
+        pinTransaction(pins, t, answer, decision.backend, log, requestId),
+        settleClaims(pins, decision.claims, outcomeOf(answer.status), log, requestId),
+      ]);
       writeBuffered(res, answer, ex.head);
     }
   }
@@ -138,9 +158,12 @@ export function createDataPlane(deps: DataPlaneDeps) {
     try {
       const { t, merchant, idempotencyKey } = identifyRequest(ex);
       const { body, orderId } = await validate(req, t, config.limits.bodyBytes);
+      const keyed = t.endpoint === 'create' && t.apiVersion === 'v2' ? idempotencyKey : undefined;
       const subject: Subject = {
-        t, merchant, method: req.method!, orderId,
-        idempotencyKey: t.endpoint === 'create' && t.apiVersion === 'v2' ? idempotencyKey : undefined,
+        t, merchant, method: req.method!, orderId, requestId: ex.requestId,
+        idempotencyKey: keyed,
+        // Over the bytes that are forwarded, so that the key's pin remembers what the backend saw.
+        fingerprint: keyed === undefined ? undefined : requestFingerprint(req.method!, req.url!, merchant, body),
         header: (name) => headerValue(req, name),
       };
       // decide (a create is pinned here, before it is forwarded), on one snapshot of the

@@ -119,10 +119,15 @@ export class BackendProxy {
   readonly #pool: Pool;
   readonly #keep: ReadonlySet<string>;
   readonly #host: string;
+  readonly #responseIdleMs: number;
 
-  /** `merchantHeader`: the configured merchant header, which the backend must always receive. */
-  constructor(name: string, config: Readonly<BackendConfig>, merchantHeader = 'x-merchant-id') {
+  /**
+   * `merchantHeader`: the configured merchant header, which the backend must always receive.
+   * `responseIdleMs`: how long a streamed answer may wait on a merchant who reads nothing.
+   */
+  constructor(name: string, config: Readonly<BackendConfig>, merchantHeader = 'x-merchant-id', responseIdleMs = 30_000) {
     this.name = name;
+    this.#responseIdleMs = responseIdleMs;
     this.#keep = new Set([merchantHeader.toLowerCase()]);
     this.config = config;
     const url = new URL(config.url);
@@ -145,17 +150,25 @@ export class BackendProxy {
     return this.#pool.stats.connected;
   }
 
+  /** Every connection the pool may open is open and none is free: a new request waits in the queue. */
+  get #full(): boolean {
+    const stats = this.#pool.stats;
+    return stats.connected >= this.config.maxSockets && stats.free === 0;
+  }
+
   /**
    * Sends the request to the backend. Streaming: resolves once the response
    * head is on its way to the merchant, who then gets the body as it comes.
    * Buffered: resolves with the whole answer, nothing written to `res`; the
    * merchant hanging up or a timeout never aborts the exchange, whose late
    * answer goes to `onLateAnswer`. Rejects with a mapped GatewayError when
-   * no answer came.
+   * no answer came; with `backend_busy` when the request waited
+   * `queueTimeoutMs` for a connection of a full pool and was never sent.
    */
   send(req: IncomingMessage, res: ServerResponse, opts: SendOptions): Promise<UpstreamAnswer> {
     return new Promise((resolve, reject) => {
       const buffered = opts.buffered;
+      const responseIdleMs = this.#responseIdleMs;
       const ctx = { backend: this.name, timedOut: false, timeoutMs: this.config.timeoutMs };
       /** The merchant's outcome is decided (an answer, a forwarded head, or an error). */
       let settled = false;
@@ -166,6 +179,8 @@ export class BackendProxy {
       /** Why the exchange must stop, when that was decided before it reached a connection. */
       let stopped: Error | undefined;
       let lateTimer: NodeJS.Timeout | undefined;
+      /** Runs while a streamed answer waits for a merchant who reads nothing. */
+      let idleTimer: NodeJS.Timeout | undefined;
       const stop = (why: Error) => { if (controller) controller.abort(why); else stopped ??= why; };
       const settle = (answer: UpstreamAnswer | null, err?: GatewayError) => {
         if (settled) return;
@@ -173,10 +188,27 @@ export class BackendProxy {
         res.off('close', onClose);
         if (answer) resolve(answer); else reject(err);
       };
-      const finish = () => { over = true; clearTimeout(timer); clearTimeout(lateTimer); };
+      const finish = () => { over = true; clearTimeout(timer); clearTimeout(lateTimer); clearTimeout(queueTimer); clearTimeout(idleTimer); };
       const fail = (err: unknown) => { finish(); settle(null, mapUpstreamError(err, ctx)); };
+      /**
+       * Still queued for a connection of a full pool: the backend has not seen the
+       * request, so it is given up (never sent) and answered 503, which is not a
+       * backend fault. A pool still opening connections is the backend's to answer
+       * for: that wait runs on to the timeout.
+       */
+      const giveUpIfQueued = (): boolean => {
+        if (controller || !this.#full) return false;
+        finish();
+        settle(null, new GatewayError('backend_busy', {
+          message: `Every connection to backend "${this.name}" is busy`, headers: { 'retry-after': '1' },
+        }));
+        stop(new Error('no free connection'));
+        return true;
+      };
+      const queueTimer = setTimeout(giveUpIfQueued, this.config.queueTimeoutMs);
 
       const timer = setTimeout(() => {
+        if (giveUpIfQueued()) return;
         ctx.timedOut = true;
         settle(null, mapUpstreamError(new Error('timeout'), ctx));
         if (!buffered) { finish(); stop(new Error('timeout')); return; }
@@ -209,15 +241,23 @@ export class BackendProxy {
           // never decide the merchant's connection.
           res.writeHead(status, answerHead(headers, opts.head ?? NONE));
           settle({ status });
-          // Backpressure: a slow merchant pauses the backend's connection. A merchant who
-          // hangs up mid-answer frees it.
-          res.on('drain', () => c.resume());
+          // Backpressure: a slow merchant pauses the backend's connection; one who reads
+          // nothing for responseIdleMs is cut off, so that the connection goes back to the
+          // pool (issue 13). A merchant who hangs up mid-answer frees it at once.
+          res.on('drain', () => { clearTimeout(idleTimer); idleTimer = undefined; c.resume(); });
           res.once('close', () => { if (!over && !res.writableFinished) c.abort(new Error('the merchant hung up')); });
         },
         onResponseData(c, chunk) {
           if (!buffered) {
             if (res.destroyed) c.abort(new Error('the merchant is gone'));
-            else if (!res.write(chunk)) c.pause();
+            else if (!res.write(chunk)) {
+              c.pause();
+              idleTimer ??= setTimeout(() => {
+                finish();
+                c.abort(new Error(`the merchant read nothing for ${responseIdleMs} ms`));
+                res.destroy();
+              }, responseIdleMs);
+            }
             return;
           }
           size += chunk.length;

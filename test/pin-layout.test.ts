@@ -53,6 +53,14 @@ test('pack and unpack keep the backend code and the second of creation', () => {
   }
 });
 
+test('a claim\'s tag rides after the integer and comes back unchanged', () => {
+  const now = 1_700_000_123;
+  const w = windowOf(now);
+  const packed = packPin(5, now, w, layout, 'AbCd-_12wxyz');
+  assert.match(packed, /^\d+:AbCd-_12wxyz$/);
+  assert.deepEqual(unpackPin(packed, w, layout), { code: 5, pinnedAtSec: now, tag: 'AbCd-_12wxyz' });
+});
+
 test('a pin key maps to a fixed 16-character field and a bucket; all windows of a bucket share one Cluster hash tag', () => {
   const a = pinSlot('o:M1:ORDER-1', layout);
   assert.deepEqual(pinSlot('o:M1:ORDER-1', layout), a);

@@ -83,6 +83,48 @@ function contract(label: string, kind: 'memory' | 'redis', open: () => Promise<S
       assert.deepEqual(again, { backend: 'next', pinnedAt: T0 + TTL_MS, expiresAt: T0 + 2 * TTL_MS, created: true });
     });
 
+    test('a claim keeps its tag; a release with another tag, or of an untagged pin, deletes nothing', async () => {
+      const claim = await store.pinIfAbsent('o:M1:tagged', 'legacy', T0, 'tokA');
+      assert.deepEqual(claim, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: 'tokA', created: true });
+      assert.equal((await store.pinIfAbsent('o:M1:tagged', 'next', T0, 'tokB')).tag, 'tokA', 'the second claim sees the first one\'s tag');
+      assert.equal(await store.releasePin('o:M1:tagged', 'tokB', T0 + 1000), false);
+      assert.equal((await store.getPin('o:M1:tagged', T0 + 1000))?.tag, 'tokA');
+      await store.pinIfAbsent('t:untagged', 'legacy', T0);
+      assert.equal(await store.releasePin('t:untagged', 'tokA', T0), false);
+      assert.equal((await store.getPin('t:untagged', T0))?.backend, 'legacy');
+      assert.equal(await store.releasePin('o:M1:never-pinned', 'tokA', T0), false);
+    });
+
+    test('a released claim is gone, and the next claim of the key may go elsewhere', async () => {
+      await store.pinIfAbsent('o:M1:refused', 'legacy', T0, 'tokA');
+      assert.equal(await store.releasePin('o:M1:refused', 'tokA', T0 + 1000), true);
+      assert.equal(await store.getPin('o:M1:refused', T0 + 1000), null);
+      const next = await store.pinIfAbsent('o:M1:refused', 'next', T0 + 2000, 'tokC');
+      assert.deepEqual(next, { backend: 'next', pinnedAt: T0 + 2000, expiresAt: T0 + 2000 + TTL_MS, tag: 'tokC', created: true });
+    });
+
+    test('a re-asserted claim outlives the older claim\'s release, whichever comes first', async () => {
+      // Re-assert first: the tag changes, its age does not, and the old claim's release misses.
+      await store.pinIfAbsent('o:M1:raceA', 'legacy', T0, 'tokA');
+      const re = await store.reassertPin('o:M1:raceA', 'legacy', 'tokB', T0 + 3000);
+      assert.deepEqual(re, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: 'tokB', created: false });
+      assert.equal(await store.releasePin('o:M1:raceA', 'tokA', T0 + 4000), false);
+      assert.deepEqual(await store.getPin('o:M1:raceA', T0 + 4000), { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: 'tokB' });
+      // Release first: the re-assert pins the key again.
+      await store.pinIfAbsent('o:M1:raceB', 'legacy', T0, 'tokA');
+      assert.equal(await store.releasePin('o:M1:raceB', 'tokA', T0 + 1000), true);
+      const again = await store.reassertPin('o:M1:raceB', 'legacy', 'tokB', T0 + 2000);
+      assert.deepEqual(again, { backend: 'legacy', pinnedAt: T0 + 2000, expiresAt: T0 + 2000 + TTL_MS, tag: 'tokB', created: true });
+      assert.equal((await store.getPin('o:M1:raceB', T0 + 3000))?.tag, 'tokB');
+    });
+
+    test('a re-assert leaves a pin on another backend as it is', async () => {
+      await store.pinIfAbsent('o:M1:moved', 'next', T0, 'tokC');
+      const re = await store.reassertPin('o:M1:moved', 'legacy', 'tokB', T0 + 1000);
+      assert.deepEqual(re, { backend: 'next', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: 'tokC', created: false });
+      assert.equal(await store.releasePin('o:M1:moved', 'tokB', T0 + 1000), false);
+    });
+
     test('putRules numbers versions from 1, keeps every version and history, and refuses a stale ifVersion', async () => {
       assert.equal(await store.getRules(), null);
       const v1 = await store.putRules(RULES_A, { actor: 'config', ifVersion: 0, now: new Date('2026-01-01T00:00:00Z') });

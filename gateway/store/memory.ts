@@ -35,7 +35,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #pins = new Map<string, { backend: string; pinnedAt: number }>();
+  readonly #pins = new Map<string, { backend: string; pinnedAt: number; tag?: string }>();
   readonly #versions: StoredRuleset[] = [];
   readonly #flags = new Map<string, MerchantFlag>();
   readonly #audit: AuditEntry[] = [];
@@ -60,16 +60,31 @@ export class MemoryStore implements Store {
     if (!p) return null;
     const expiresAt = p.pinnedAt + this.#ttlMs;
     if (expiresAt <= now) { this.#pins.delete(key); return null; }
-    return { backend: p.backend, pinnedAt: p.pinnedAt, expiresAt };
+    return p.tag === undefined ? { backend: p.backend, pinnedAt: p.pinnedAt, expiresAt } : { backend: p.backend, pinnedAt: p.pinnedAt, expiresAt, tag: p.tag };
   }
 
-  async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
+  async pinIfAbsent(key: string, backend: string, now: number, tag?: string): Promise<PinResult> {
     const existing = this.#live(key, now);
     if (existing) return { ...existing, created: false };
     // Every write also sweeps a few pins past their TTL, so that the map holds live pins only.
     this.#pinSweep.step((p) => p.pinnedAt + this.#ttlMs <= now);
-    this.#pins.set(key, { backend, pinnedAt: now });
-    return { backend, pinnedAt: now, expiresAt: now + this.#ttlMs, created: true };
+    this.#pins.set(key, tag === undefined ? { backend, pinnedAt: now } : { backend, pinnedAt: now, tag });
+    return { backend, pinnedAt: now, expiresAt: now + this.#ttlMs, ...(tag === undefined ? {} : { tag }), created: true };
+  }
+
+  async releasePin(key: string, tag: string, now: number): Promise<boolean> {
+    const existing = this.#live(key, now);
+    if (existing?.tag !== tag) return false;
+    this.#pins.delete(key);
+    return true;
+  }
+
+  async reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult> {
+    const existing = this.#live(key, now);
+    if (!existing) return this.pinIfAbsent(key, backend, now, tag);
+    if (existing.backend !== backend) return { ...existing, created: false };
+    this.#pins.set(key, { backend, pinnedAt: existing.pinnedAt, tag });
+    return { ...existing, tag, created: false };
   }
 
   async getPin(key: string, now: number): Promise<Pin | null> {

@@ -12,7 +12,11 @@
  * the caller's clock (EXPIRE, not EXPIREAT), so a gateway whose clock differs
  * from the Redis server's never has a live pin's hash deleted under it. The
  * value packs the backend's code (6 bits) and the second of creation within
- * the window, one integer.
+ * the window, one integer. A create's claim (order number, idempotency key)
+ * adds its tag after a colon (`<integer>:<tag>`, gateway/claims.ts): 4
+ * characters of claim token on an order pin, 8 of request fingerprint and 4
+ * of token on a key pin. The value is then a string rather than an integer
+ * in the hash (bench/pin-memory.ts gives the bytes each costs).
  *
  * Size: a pin costs about 29 bytes of Redis memory while the hashes hold a
  * few dozen pins each (bench/pin-memory.ts). A hash past
@@ -61,27 +65,37 @@ export function windowKey(prefix: string, bucket: number, window: number): strin
 }
 
 /**
- * Lua: find a live pin, newest window first; optionally create it in the
- * current window when absent. KEYS: the window after the current one (an
- * instance whose clock runs ahead may already have written there), then the
- * current window, then older ones. ARGV: field, nowSec, ttlSeconds,
- * windowSeconds, window of KEYS[1], [valueToSet, expireInSeconds].
- * Returns the stored value and the window it was found in, or nil.
+ * Lua shared by the pin scripts: the live pin of ARGV[1], newest window
+ * first, as `foundKey`, `foundV` (the stored value) and `foundW` (its window).
+ * KEYS: the window after the current one (an instance whose clock runs ahead
+ * may already have written there), then the current window, then older ones.
+ * ARGV: field, nowSec, ttlSeconds, windowSeconds, window of KEYS[1], then the
+ * script's own.
  */
-export const PIN_SCRIPT = `
+const FIND_LIVE = `
 local field = ARGV[1]
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local win = tonumber(ARGV[4])
 local first = tonumber(ARGV[5])
+local foundKey, foundV, foundW
 for i, key in ipairs(KEYS) do
   local v = redis.call('HGET', key, field)
   if v then
     local w = first - (i - 1)
-    local pinnedAt = w * win + math.floor(tonumber(v) / 64)
-    if pinnedAt + ttl > now then return {v, w} end
+    local pinnedAt = w * win + math.floor(tonumber(string.match(v, '^%d+')) / 64)
+    if pinnedAt + ttl > now then foundKey, foundV, foundW = key, v, w; break end
   end
 end
+`;
+
+/**
+ * Lua: find a live pin (see FIND_LIVE); optionally create it in the current
+ * window when absent. Own ARGV: [valueToSet, expireInSeconds].
+ * Returns the stored value and the window it was found in, or nil.
+ */
+export const PIN_SCRIPT = `${FIND_LIVE}
+if foundV then return {foundV, foundW} end
 if ARGV[6] then
   redis.call('HSET', KEYS[2], field, ARGV[6])
   redis.call('EXPIRE', KEYS[2], ARGV[7])
@@ -90,18 +104,48 @@ end
 return nil
 `;
 
+/**
+ * Lua: withdraw or re-assert a create's claim (see FIND_LIVE). Own ARGV:
+ * 'release', tag: deletes the live pin if its tag is that one; returns 1 if deleted, else 0.
+ * 'reassert', tag, backendCode, valueToSet, expireInSeconds: creates the pin when absent
+ * (created flag 1); on the same backend puts the tag on it, its age unchanged; a pin on
+ * another backend is left. Returns the value that holds and its window.
+ */
+export const CLAIM_SCRIPT = `${FIND_LIVE}
+if ARGV[6] == 'release' then
+  if foundV and string.match(foundV, ':(.*)$') == ARGV[7] then
+    redis.call('HDEL', foundKey, field)
+    return 1
+  end
+  return 0
+end
+if not foundV then
+  redis.call('HSET', KEYS[2], field, ARGV[9])
+  redis.call('EXPIRE', KEYS[2], ARGV[10])
+  return {ARGV[9], first - 1, 1}
+end
+local n = string.match(foundV, '^%d+')
+if tonumber(n) % 64 ~= tonumber(ARGV[8]) then return {foundV, foundW} end
+local v = n .. ':' .. ARGV[7]
+redis.call('HSET', foundKey, field, v)
+return {v, foundW}
+`;
+
 /** Seconds until the hash of `window` may go: its newest possible pin is then past the TTL (plus a minute of slack). */
 export function windowExpiresIn(nowSec: number, window: number, ttlSeconds: number, layout: PinLayout): number {
   return (window + 1) * layout.windowSeconds + ttlSeconds + 60 - nowSec;
 }
 
-/** Packs a backend code and a creation time into the stored integer. */
-export function packPin(code: number, nowSec: number, window: number, layout: PinLayout): string {
-  return String((nowSec - window * layout.windowSeconds) * MAX_BACKEND_CODES + code);
+/** Packs a backend code and a creation time into the stored integer, and the claim's tag after it when given. */
+export function packPin(code: number, nowSec: number, window: number, layout: PinLayout, tag?: string): string {
+  const n = String((nowSec - window * layout.windowSeconds) * MAX_BACKEND_CODES + code);
+  return tag === undefined ? n : `${n}:${tag}`;
 }
 
-/** Unpacks a stored integer into a backend code and creation time (seconds). */
-export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number } {
-  const n = Number(value);
-  return { code: n % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(n / MAX_BACKEND_CODES) };
+/** Unpacks a stored value into a backend code, creation time (seconds) and the claim's tag, if any. */
+export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number; tag?: string } {
+  const colon = value.indexOf(':');
+  const n = Number(colon < 0 ? value : value.slice(0, colon));
+  const out = { code: n % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(n / MAX_BACKEND_CODES) };
+  return colon < 0 ? out : { ...out, tag: value.slice(colon + 1) };
 }

@@ -12,7 +12,7 @@ import {
 } from './types.ts';
 import {
   defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey,
-  MAX_BACKEND_CODES, PIN_SCRIPT, type PinLayout,
+  MAX_BACKEND_CODES, PIN_SCRIPT, CLAIM_SCRIPT, type PinLayout,
 } from './pin-layout.ts';
 import { address, type Address } from './redis-address.ts';
 import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE } from './redis-scripts.ts';
@@ -134,7 +134,7 @@ export class RedisStore implements Store {
     const onError = opts.onError ?? (() => {});
     for (const c of [this.#redis, this.#sub, ...this.#pinWriters]) c.on('error', onError);
     for (const [name, lua, keys] of [
-      ['cvPin', PIN_SCRIPT, undefined], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
+      ['cvPin', PIN_SCRIPT, undefined], ['cvClaim', CLAIM_SCRIPT, undefined], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
       ['cvBackendCode', BACKEND_CODE, 1], ['cvPutDoc', PUT_DOC, 1], ['cvLease', LEASE, 1], ['cvRelease', RELEASE, 1],
     ] as const) {
       this.#redis.defineCommand(name, { lua, numberOfKeys: keys });
@@ -238,7 +238,8 @@ export class RedisStore implements Store {
     await this.#redis.ping();
   }
 
-  async #pin(key: string, nowMs: number, backend?: string): Promise<PinResult | null> {
+  /** The keys and leading arguments of a pin script call for `key` (see FIND_LIVE in pin-layout.ts). */
+  async #pinCall(key: string, nowMs: number): Promise<{ keys: string[]; args: (string | number)[]; nowSec: number; window: number }> {
     if (this.#settling) await this.#settling;
     const nowSec = Math.floor(nowMs / 1000);
     const { field, bucket } = pinSlot(key, this.#layout);
@@ -246,22 +247,39 @@ export class RedisStore implements Store {
     // Read one window ahead too: near a window boundary an instance whose clock is a little
     // ahead may have pinned this key there already, and a pin must never be set twice.
     const keys = [windows[0] + 1, ...windows].map((w) => windowKey(this.#p, bucket, w));
-    const args: (string | number)[] = [field, nowSec, this.#ttlSec, this.#layout.windowSeconds, windows[0] + 1];
-    if (backend !== undefined) {
-      const code = this.#codes.get(backend) ?? await this.#code(backend);
-      args.push(packPin(code, nowSec, windows[0], this.#layout));
-      args.push(windowExpiresIn(nowSec, windows[0], this.#ttlSec, this.#layout));
-    }
-    const found = backend !== undefined && this.#pinWriters.length > 0
-      ? await this.#replicatedPin([keys.length, ...keys, ...args])
-      : await (this.#redis as any).cvPin(keys.length, ...keys, ...args) as [string, number, number?] | null;
-    if (!found) return null;
-    const { code, pinnedAtSec } = unpackPin(found[0], Number(found[1]), this.#layout);
+    return { keys, args: [field, nowSec, this.#ttlSec, this.#layout.windowSeconds, windows[0] + 1], nowSec, window: windows[0] };
+  }
+
+  /** The value to write for a new pin of `backend`, and the expiry of its window's hash. */
+  async #newValue(backend: string, c: { nowSec: number; window: number }, tag?: string): Promise<[string, number]> {
+    const code = this.#codes.get(backend) ?? await this.#code(backend);
+    return [packPin(code, c.nowSec, c.window, this.#layout, tag), windowExpiresIn(c.nowSec, c.window, this.#ttlSec, this.#layout)];
+  }
+
+  /** A stored value (and its window) as a pin. */
+  async #toPin(found: [string, number, number?]): Promise<PinResult> {
+    const { code, pinnedAtSec, tag } = unpackPin(found[0], Number(found[1]), this.#layout);
     let name = this.#names.get(code);
     if (name === undefined) { await this.#loadCodes(); name = this.#names.get(code); }
     if (name === undefined) throw new Error(`pin names unknown backend code ${code}`);
     const pinnedAt = pinnedAtSec * 1000;
-    return { backend: name, pinnedAt, expiresAt: pinnedAt + this.#ttlSec * 1000, created: found[2] === 1 };
+    return { backend: name, pinnedAt, expiresAt: pinnedAt + this.#ttlSec * 1000, ...(tag === undefined ? {} : { tag }), created: found[2] === 1 };
+  }
+
+  async #pin(key: string, nowMs: number, backend?: string, tag?: string): Promise<PinResult | null> {
+    const c = await this.#pinCall(key, nowMs);
+    if (backend !== undefined) c.args.push(...await this.#newValue(backend, c, tag));
+    const found = backend !== undefined && this.#pinWriters.length > 0
+      ? await this.#replicatedPin(PIN_SCRIPT, [c.keys.length, ...c.keys, ...c.args])
+      : await (this.#redis as any).cvPin(c.keys.length, ...c.keys, ...c.args) as [string, number, number?] | null;
+    return found && this.#toPin(found);
+  }
+
+  /** Runs the claim script (a write): on the pin writers when pins wait for replicas. */
+  async #claimCall(c: { keys: string[]; args: (string | number)[] }): Promise<unknown> {
+    return this.#pinWriters.length > 0
+      ? this.#replicatedPin(CLAIM_SCRIPT, [c.keys.length, ...c.keys, ...c.args])
+      : (this.#redis as any).cvClaim(c.keys.length, ...c.keys, ...c.args);
   }
 
   /**
@@ -273,28 +291,43 @@ export class RedisStore implements Store {
    * (after a failover or SCRIPT FLUSH) would make the client send it again
    * after the WAIT had answered for the write that never happened.
    */
-  async #replicatedPin(args: (string | number)[]): Promise<[string, number, number?] | null> {
+  async #replicatedPin<T = [string, number, number?] | null>(script: string, args: (string | number)[]): Promise<T> {
     if (this.#redis.status !== 'ready') throw new Error('the store is not ready');
     if (this.#settling) await this.#settling;
     const writer = this.#pinWriters[this.#nextWriter++ % this.#pinWriters.length];
     const [numKeys, ...rest] = args;
-    const res = await writer.pipeline().eval(PIN_SCRIPT, numKeys, ...rest).wait(this.#waitReplicas, this.#waitMs).exec() as [Error | null, unknown][];
+    const res = await writer.pipeline().eval(script, numKeys, ...rest).wait(this.#waitReplicas, this.#waitMs).exec() as [Error | null, unknown][];
     const [[pinErr, found], [waitErr, acked]] = res;
     if (pinErr) throw pinErr;
     if (waitErr) throw waitErr;
     if ((acked as number) < this.#waitReplicas) {
       throw new Error(`pin held by ${acked} of ${this.#waitReplicas} replicas after ${this.#waitMs} ms`);
     }
-    return found as [string, number, number?] | null;
+    return found as T;
   }
 
-  async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
-    return (await this.#pin(key, now, backend))!;
+  async pinIfAbsent(key: string, backend: string, now: number, tag?: string): Promise<PinResult> {
+    return (await this.#pin(key, now, backend, tag))!;
   }
 
   async getPin(key: string, now: number): Promise<Pin | null> {
     const r = await this.#pin(key, now);
-    return r && { backend: r.backend, pinnedAt: r.pinnedAt, expiresAt: r.expiresAt };
+    if (!r) return null;
+    const { created: _, ...pin } = r;
+    return pin;
+  }
+
+  async releasePin(key: string, tag: string, now: number): Promise<boolean> {
+    const c = await this.#pinCall(key, now);
+    c.args.push('release', tag);
+    return await this.#claimCall(c) === 1;
+  }
+
+  async reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult> {
+    const c = await this.#pinCall(key, now);
+    const code = this.#codes.get(backend) ?? await this.#code(backend);
+    c.args.push('reassert', tag, code, ...await this.#newValue(backend, c, tag));
+    return this.#toPin(await this.#claimCall(c) as [string, number, number?]);
   }
 
   async getRules(): Promise<StoredRuleset | null> {

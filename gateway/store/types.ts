@@ -5,8 +5,13 @@
  */
 import type { Ruleset } from '../rules.ts';
 
-/** Where a transaction lives. Pins never move; they expire `ttl` after `pinnedAt`. */
-export interface Pin { backend: string; pinnedAt: number; expiresAt: number }
+/**
+ * Where a transaction lives. Pins never move; they expire `ttl` after `pinnedAt`.
+ * `tag`: set by the claim that wrote the pin (a create's claim token, with the
+ * request fingerprint for an idempotency key; see gateway/claims.ts); absent on
+ * pins that are never released (transaction ids).
+ */
+export interface Pin { backend: string; pinnedAt: number; expiresAt: number; tag?: string }
 
 /** Result of a set-if-absent pin: the pin that holds now, and whether this call made it. */
 export interface PinResult extends Pin { created: boolean }
@@ -55,8 +60,21 @@ export interface Store {
   /** Resolves when the store answers; rejects when it cannot. */
   ping(): Promise<void>;
 
-  /** Pins `key` to `backend` unless a live pin exists; returns the pin that holds. */
-  pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult>;
+  /** Pins `key` to `backend` (with `tag`, when given) unless a live pin exists; returns the pin that holds. */
+  pinIfAbsent(key: string, backend: string, now: number, tag?: string): Promise<PinResult>;
+  /**
+   * Deletes the live pin of `key` only if it still carries `tag`: the claim that
+   * wrote it is withdrawn, unless another request has re-asserted it since.
+   * True when a pin was deleted.
+   */
+  releasePin(key: string, tag: string, now: number): Promise<boolean>;
+  /**
+   * A claim that came true (its backend answered yes): pins `key` to `backend`
+   * with `tag` when absent; when pinned to `backend`, puts `tag` on it (its age
+   * unchanged), so that an older claim's release no longer matches. A pin on
+   * another backend is left as it is. Returns the pin that holds.
+   */
+  reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult>;
   /** The live pin of `key`, or null. */
   getPin(key: string, now: number): Promise<Pin | null>;
 
