@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Targets } from './load.ts';
 import { haproxyConfig, nginxConfig } from './proxy-configs.ts';
-import { type Child, freePort, startBackend, startBareProxy, startExternal, startGateway, which } from './procs.ts';
+import { type Child, freePort, probeSetup, startBackend, startBareProxy, startExternal, startGateway, which } from './procs.ts';
 
 /** The rules the gateway runs in the benchmark: v2 to next, v1 split 50/50 by order number. */
 export const BENCH_RULES = {
@@ -23,6 +23,10 @@ export interface Running {
   /** Processes whose CPU time is reported as the proxy's (empty for direct access). */
   proxy: Child[];
   backends: Child[];
+  /** With `probe`: bench/probe.ts in the proxy process (event loop, GC, heap). */
+  probeUrl?: string;
+  /** The gateway's admin port (its /metrics). */
+  adminUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -48,25 +52,33 @@ function running(targets: Targets, proxy: Child[], backends: Child[]): Running {
   };
 }
 
-export function columnSpecs(opts: { redisUrl: string; gatewayRoot?: string }): ColumnSpec[] {
+/**
+ * `probe`: the Node proxies (b, n, c, c0, cm) run with bench/probe.ts preloaded
+ * (`exposeGc`: and with --expose-gc, for heap readings after a full GC).
+ */
+export function columnSpecs(opts: { redisUrl: string; gatewayRoot?: string; probe?: boolean; exposeGc?: boolean }): ColumnSpec[] {
+  const probe = async () => (opts.probe ? probeSetup({ exposeGc: opts.exposeGc }) : undefined);
   const gateway = (id: string, cacheSize?: number, redis = true) => async (dir: string) => {
     const b = await backendsPair(dir);
+    const p = await probe();
     const gw = await startGateway(dir, {
       name: `gateway-${id}`, backends: b.urls, redisUrl: redis ? opts.redisUrl : undefined, keyPrefix: `bench-${id}-${Date.now().toString(36)}:`,
-      rules: BENCH_RULES, logLevel: 'info', cacheSize, root: opts.gatewayRoot,
+      rules: BENCH_RULES, logLevel: 'info', cacheSize, root: opts.gatewayRoot, nodeArgs: p?.nodeArgs, env: p?.env,
     });
-    return running({ v1: gw.url, v2: gw.url }, [gw.child], b.children);
+    return { ...running({ v1: gw.url, v2: gw.url }, [gw.child], b.children), probeUrl: p?.url, adminUrl: gw.adminUrl };
+  };
+  const bare = (script: 'bare-proxy' | 'node-proxy') => async (dir: string) => {
+    const b = await backendsPair(dir);
+    const p = await probe();
+    const proxy = await startBareProxy(dir, b.urls, script, { nodeArgs: p?.nodeArgs, env: p?.env });
+    return { ...running({ v1: proxy.url, v2: proxy.url }, [proxy.child], b.children), probeUrl: p?.url };
   };
   const haproxy = which('haproxy');
   const nginx = which('nginx');
   return [
     {
       id: 'b', label: '(b) bare express + http-proxy-middleware', what: 'no logic: v1 to legacy, v2 to next by path, keep-alive pools',
-      async start(dir) {
-        const b = await backendsPair(dir);
-        const p = await startBareProxy(dir, b.urls);
-        return running({ v1: p.url, v2: p.url }, [p.child], b.children);
-      },
+      start: bare('bare-proxy'),
     },
     {
       id: 'a', label: '(a) reference backends directly', what: 'v1 calls to legacy, v2 calls to next, no proxy',
@@ -92,11 +104,7 @@ export function columnSpecs(opts: { redisUrl: string; gatewayRoot?: string }): C
     },
     {
       id: 'n', label: '(n) bare Node http proxy', what: 'no framework and no logic: Node\'s own HTTP server and client, bodies streamed, keep-alive pools (bench/node-proxy.ts); the floor for any Node proxy here',
-      async start(dir) {
-        const b = await backendsPair(dir);
-        const p = await startBareProxy(dir, b.urls, 'node-proxy');
-        return running({ v1: p.url, v2: p.url }, [p.child], b.children);
-      },
+      start: bare('node-proxy'),
     },
     {
       id: 'd', label: '(d) HAProxy', what: 'path routing, v1 weighted 50/50, stick table learning order number and transaction id, no redispatch',

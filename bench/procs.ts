@@ -183,6 +183,8 @@ export interface GatewayOptions {
   logLevel?: string;
   cacheSize?: number;
   nodeArgs?: string[];
+  /** More environment for the process (the probe's port). */
+  env?: Record<string, string>;
   /** Directory holding gateway/main.ts (another checkout, to measure a change); the repository by default. */
   root?: string;
 }
@@ -211,7 +213,7 @@ export async function startGateway(dir: string, o: GatewayOptions): Promise<Gate
   const logFile = join(dir, `${o.name}.log`);
   const root = o.root ?? ROOT;
   const child = start(o.name, NODE, [...(o.nodeArgs ?? []), join(root, 'gateway/main.ts')], {
-    logFile, env: { CUTOVER_CONFIG: configFile, REDIS_URL: '', LOG_LEVEL: '', PORT: '', ADMIN_PORT: '', CUTOVER_ADMIN_TOKEN: '' },
+    logFile, env: { CUTOVER_CONFIG: configFile, REDIS_URL: '', LOG_LEVEL: '', PORT: '', ADMIN_PORT: '', CUTOVER_ADMIN_TOKEN: '', ...o.env },
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await waitForHttp(`${adminUrl}/readyz`, child, 30_000, logFile);
@@ -219,13 +221,24 @@ export async function startGateway(dir: string, o: GatewayOptions): Promise<Gate
 }
 
 /** A proxy without logic: bench/bare-proxy.ts (express + http-proxy-middleware) or bench/node-proxy.ts (Node's http alone). */
-export async function startBareProxy(dir: string, backends: { legacy: string; next: string }, script: 'bare-proxy' | 'node-proxy' = 'bare-proxy'): Promise<{ url: string; child: Child }> {
+export async function startBareProxy(dir: string, backends: { legacy: string; next: string }, script: 'bare-proxy' | 'node-proxy' = 'bare-proxy',
+  extra: { nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<{ url: string; child: Child }> {
   const port = await freePort();
   const logFile = join(dir, `${script}.log`);
-  const child = start(script, NODE, [`bench/${script}.ts`, '--port', String(port), '--v1', backends.legacy, '--v2', backends.next], { logFile });
+  const child = start(script, NODE, [...(extra.nodeArgs ?? []), `bench/${script}.ts`, '--port', String(port), '--v1', backends.legacy, '--v2', backends.next], { logFile, env: extra.env });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/healthz`, child, 20_000, logFile);
   return { url, child };
+}
+
+/** Node arguments and environment that preload bench/probe.ts on a fresh port; `url` reads it. */
+export async function probeSetup(opts: { exposeGc?: boolean } = {}): Promise<{ nodeArgs: string[]; env: Record<string, string>; url: string }> {
+  const port = await freePort();
+  return {
+    nodeArgs: [...(opts.exposeGc ? ['--expose-gc'] : []), '--import', join(ROOT, 'bench', 'probe.ts')],
+    env: { BENCH_PROBE_PORT: String(port) },
+    url: `http://127.0.0.1:${port}/`,
+  };
 }
 
 /** Runs an external program from a config file; ready when `readyUrl` answers. */

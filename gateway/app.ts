@@ -74,6 +74,7 @@ export function buildApp(deps: AppDeps): Gateway {
     events: {
       onPinOp: (op, outcome) => metrics.pinOps.inc({ op, outcome }),
       onStoreError: () => metrics.storeErrors.inc(),
+      onStoreCall: (command, seconds) => metrics.storeDuration.observe({ command }, seconds),
     },
   });
   const backends = new Map<string, GuardedBackend>();
@@ -112,6 +113,7 @@ export function buildApp(deps: AppDeps): Gateway {
   }));
   adminApp.get('/metrics', async function metricsEndpoint(_req, res) {
     await split.view().catch(() => {});
+    metrics.pinCacheEntries.set(pins.cachedPins);
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
@@ -129,6 +131,7 @@ export function buildApp(deps: AppDeps): Gateway {
       canaryStats.stop();
       await canary.stop();
       for (const b of backends.values()) b.shutdown();
+      if (!deps.metrics) metrics.stop();
     },
   };
 }

@@ -1,10 +1,11 @@
 /**
  * Transaction pins: which backend holds a transaction. Read through an
- * in-process LRU cache (a pin never moves, so a cached pin is always right);
- * a store failure becomes `pin_store_unavailable`, never a guess.
+ * in-process cache (pin-cache.ts; a pin never moves, so a cached pin is
+ * always right); a store failure becomes `pin_store_unavailable`, never a guess.
  */
-import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
 import { GatewayError } from './errors.ts';
+import { PinCache, pinDigest } from './pin-cache.ts';
 import type { Pin, PinResult, Store } from './store/types.ts';
 
 /** Pin keys. Merchant ids and order numbers never contain ':' (both are validated). */
@@ -20,7 +21,16 @@ export interface PinEvents {
   /** op: lookup | claim | release | reassert; outcome: hit (cache) | found | absent | created | released | kept | error */
   onPinOp?(op: PinOp, outcome: string): void;
   onStoreError?(err: unknown): void;
+  /**
+   * One store round trip of the data path, in seconds. command: claim (an
+   * order or idempotency-key pin before forwarding) | pin (a transaction id
+   * after the answer) | lookup.
+   */
+  onStoreCall?(command: 'claim' | 'pin' | 'lookup', seconds: number): void;
 }
+
+/** What a store call is for, from its key (see pinKey): a transaction id is pinned after the answer. */
+const commandOf = (op: 'lookup' | 'claim', key: string) => (op === 'lookup' ? 'lookup' : key.startsWith('t:') ? 'pin' : 'claim');
 
 export interface PinPort {
   /** The live pin of a key, or null; throws pin_store_unavailable when the store cannot tell. */
@@ -39,7 +49,7 @@ export interface PinPort {
 
 export class PinService implements PinPort {
   readonly #store: Store;
-  readonly #cache: LRUCache<string, Pin> | null;
+  readonly #cache: PinCache | null;
   readonly #now: () => number;
   readonly #events: PinEvents;
   readonly #ttlMs: number;
@@ -47,16 +57,31 @@ export class PinService implements PinPort {
   constructor(store: Store, opts: { cacheSize: number; ttlMs: number; now?: () => number; events?: PinEvents }) {
     this.#ttlMs = opts.ttlMs;
     this.#store = store;
-    this.#cache = opts.cacheSize > 0 ? new LRUCache({ max: opts.cacheSize }) : null;
+    this.#cache = opts.cacheSize > 0 ? new PinCache(opts.cacheSize) : null;
     this.#now = opts.now ?? Date.now;
     this.#events = opts.events ?? {};
   }
 
   #cached(key: string, now: number): Pin | null {
-    const pin = this.#cache?.get(key);
-    if (!pin) return null;
-    if (pin.expiresAt <= now) { this.#cache!.delete(key); return null; }
-    return pin;
+    return this.#cache?.get(pinDigest(key), now) ?? null;
+  }
+
+  #keep(key: string, pin: Pin, now: number): void {
+    this.#cache?.set(pinDigest(key), pin, now);
+  }
+
+  #timed(op: 'lookup' | 'claim', key: string, started: number): void {
+    this.#events.onStoreCall?.(commandOf(op, key), (performance.now() - started) / 1000);
+  }
+
+  /** Pins held in the local cache now. */
+  get cachedPins(): number {
+    return this.#cache?.size ?? 0;
+  }
+
+  /** Drops a locally cached pin (a pin that moved); the next request for it asks the store. */
+  forget(key: string): void {
+    this.#cache?.delete(pinDigest(key));
   }
 
   #fail(op: PinOp, err: unknown): never {
@@ -70,13 +95,16 @@ export class PinService implements PinPort {
     const hit = this.#cached(key, now);
     if (hit) { this.#events.onPinOp?.('lookup', 'hit'); return hit; }
     let pin: Pin | null;
+    const started = performance.now();
     try {
       pin = await this.#store.getPin(key, now);
     } catch (err) {
       this.#fail('lookup', err);
+    } finally {
+      this.#timed('lookup', key, started);
     }
     this.#events.onPinOp?.('lookup', pin ? 'found' : 'absent');
-    if (pin) this.#cache?.set(key, pin);
+    if (pin) this.#keep(key, pin, now);
     return pin;
   }
 
@@ -86,13 +114,16 @@ export class PinService implements PinPort {
     const hit = opts.store || opts.tag !== undefined ? null : this.#cached(key, now);
     if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
     let pin: PinResult;
+    const started = performance.now();
     try {
       pin = await this.#store.pinIfAbsent(key, backend, now, opts.tag);
     } catch (err) {
       this.#fail('claim', err);
+    } finally {
+      this.#timed('claim', key, started);
     }
     this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
-    this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+    this.#keep(key, pin, now);
     return pin;
   }
 
@@ -123,7 +154,7 @@ export class PinService implements PinPort {
   /** Remembers a pin locally only (its store write failed; this instance still routes it right). */
   remember(key: string, backend: string): void {
     const now = this.#now();
-    this.#cache?.set(key, { backend, pinnedAt: now, expiresAt: now + this.#ttlMs });
+    this.#keep(key, { backend, pinnedAt: now, expiresAt: now + this.#ttlMs }, now);
   }
 }
 

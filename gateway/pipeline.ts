@@ -13,7 +13,7 @@ import { headerValue, singleHeader } from './headers.ts';
 import { identify, queryOrderId, type Identified } from './identify.ts';
 import { check } from './schemas.ts';
 import { statusClass, type Metrics } from './metrics.ts';
-import type { Logger } from './log.ts';
+import { logRequest, type Logger } from './log.ts';
 import type { GuardedBackend } from './breakers.ts';
 import { pinTransaction, writeBuffered } from './respond.ts';
 import { outcomeOf, requestFingerprint, settleClaims } from './claims.ts';
@@ -147,10 +147,10 @@ export function createDataPlane(deps: DataPlaneDeps) {
     metrics.requests.inc({ backend, api_version: apiVersion, reason: decision?.reason ?? 'refused', status_class: statusClass(status) });
     metrics.requestDuration.observe({ api_version: apiVersion, backend }, seconds);
     if (decision) deps.onAnswered?.(decision.backend, status, seconds);
-    log.info({
+    logRequest(log, {
       requestId: ex.requestId, merchant: ex.merchant, method: ex.req.method, path: t?.path, apiVersion: t?.apiVersion, endpoint: t?.endpoint,
       backend: decision?.backend, reason: decision?.reason, status, durationMs: Math.round(seconds * 10000) / 10,
-    }, 'request');
+    });
   }
 
   return async function handleMerchantRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -92,8 +92,32 @@ test('breaker state, pin operations, store errors and the ruleset version', asyn
   assert.equal(value(samples, 'cutover_rules_version'), 2);
 });
 
+test('store round trips by command, GC pauses by kind and event-loop delay, for an operator chasing a tail', async () => {
+  const samples = parseExposition(await metricsText());
+  // One v1 create (order claim, then its id), one v2 create (order and key claims, then its id), one pinned follow-up served from the cache.
+  assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'claim' }), 3);
+  assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'pin' }), 2);
+  assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'lookup' }), undefined, 'a cache hit is no round trip');
+  assert.equal(value(samples, 'cutover_store_duration_seconds_bucket', { command: 'claim', le: '+Inf' }), 3);
+  assert.equal(value(samples, 'cutover_pin_cache_entries'), 5, 'two order pins, one key pin, two ids');
+  // Young-generation garbage makes the collector run; every pause is counted, by kind.
+  let kept: number[] = [];
+  for (let i = 0; i < 200; i++) kept = Array.from({ length: 10_000 }, (_, j) => j + i);
+  assert.equal(kept.length, 10_000);
+  let minor: number | undefined;
+  for (let tries = 0; tries < 100 && !minor; tries++) {
+    await new Promise((r) => setImmediate(r));
+    minor = value(parseExposition(await metricsText()), 'nodejs_gc_duration_seconds_count', { kind: 'minor' });
+  }
+  assert.ok((minor ?? 0) > 0, 'minor GC pauses counted');
+  const text = await metricsText();
+  assert.match(text, /^nodejs_gc_duration_seconds_bucket\{le="0\.0005",kind="minor"\} \d+$/m, 'buckets below a millisecond');
+  assert.equal(text.match(/^# TYPE nodejs_gc_duration_seconds /gm)?.length, 1, 'one GC histogram');
+  for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']) assert.match(text, new RegExp(`^${name} \\d`, 'm'), name);
+});
+
 test("the gateway's own metrics pass promtool check metrics", async (t) => {
-  const own = (await metricsText()).split('\n').filter((l) => /^(# (HELP|TYPE) )?cutover_/.test(l)).join('\n') + '\n';
+  const own = (await metricsText()).split('\n').filter((l) => /^(# (HELP|TYPE) )?(cutover_|nodejs_gc_|nodejs_eventloop_lag_)/.test(l)).join('\n') + '\n';
   assert.ok(own.includes('cutover_requests_total'));
   const run = spawnSync('promtool', ['check', 'metrics'], { input: own, encoding: 'utf8' });
   if ((run.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
