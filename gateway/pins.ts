@@ -135,7 +135,7 @@ export class PinService implements PinPort {
       this.#fail('release', err);
     }
     this.#events.onPinOp?.('release', released ? 'released' : 'kept');
-    if (released) this.#cache?.delete(key);
+    if (released) this.#cache?.delete(pinDigest(key));
     return released;
   }
 
@@ -147,7 +147,7 @@ export class PinService implements PinPort {
       this.#fail('reassert', err);
     }
     this.#events.onPinOp?.('reassert', pin.created ? 'created' : 'found');
-    this.#cache?.set(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt });
+    this.#keep(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt }, this.#now());
     return pin;
   }
 
