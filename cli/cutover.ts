@@ -2,7 +2,8 @@
 /**
  * cutover: the ops CLI for a Cutover gateway's admin API (SPEC sections 6
  * and 8). Exit codes: 0 done; 1 the gateway refused (its error code and
- * message on stderr) or could not be reached; 2 a wrong command line.
+ * message on stderr) or could not be reached; 2 a wrong command line; 3
+ * (`drain`) a backend that is no longer configured still owns live pins.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AdminClient, ApiError, UsageError, seg } from './client.ts';
@@ -125,6 +126,15 @@ for (const action of ['pause', 'resume', 'abort'] as const) {
     .action(async () => print((await client().post(`/admin/canary/${action}`)).body, fmt.canary));
 }
 
+// drain and hand-over (issue 16)
+program.command('drain').description('what each backend still holds and serves; exits 3 while a backend no longer configured owns live pins')
+  .action(async () => {
+    const report = (await client().get('/admin/drain')).body;
+    print(report, fmt.drain);
+    const orphaned = Object.values(report.backends as Record<string, { configured: boolean; livePins: number }>).some((b) => !b.configured && b.livePins > 0);
+    if (orphaned) process.exitCode = 3;
+  });
+
 function explainError(err: ApiError): string {
   const lines = [`cutover: ${err.code}: ${err.message}`];
   if (Array.isArray(err.details)) {
@@ -139,7 +149,7 @@ function explainError(err: ApiError): string {
 async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has already printed the message (or the help that was asked for).

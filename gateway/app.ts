@@ -19,11 +19,18 @@ import { createAuthenticator } from './control/auth.ts';
 import { SplitTracker } from './control/split-tracker.ts';
 import { CanaryController } from './control/canary.ts';
 import { CanaryStats } from './control/canary-stats.ts';
+import { DrainStats } from './control/drain-stats.ts';
+import { DrainReporter } from './control/drain.ts';
+import { PinFence } from './control/pin-fence.ts';
+import { HandoverJobs } from './control/handover-jobs.ts';
+import { HandoverRunner } from './control/handover-runner.ts';
 import type { DecideEnv } from './decide.ts';
 import { GatewayError } from './errors.ts';
 import { merchantRoutes } from '../routes/merchant.ts';
 import { adminRouter } from '../routes/admin.ts';
 import { healthRouter } from '../routes/health.ts';
+import { drainRouter } from '../routes/drain.ts';
+import { handoverRouter } from '../routes/handover.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -34,6 +41,8 @@ export interface AppDeps {
   /** Canary controller round interval (tests shorten it). */
   canaryTickMs?: number;
   metrics?: Metrics;
+  /** Default rate of a hand-over job, transactions per second (a job may ask for its own). */
+  handoverRatePerSecond?: number;
 }
 
 export interface Gateway {
@@ -90,11 +99,23 @@ export function buildApp(deps: AppDeps): Gateway {
   const unpinned = config.pins.unpinned.map((u) => ({ pattern: u.idPattern ? new RegExp(u.idPattern) : undefined, backend: u.backend }));
   const split = new SplitTracker(metrics, () => live.state, store);
   const canaryStats = new CanaryStats(store);
+  const drainStats = new DrainStats(store);
+  const fence = new PinFence({ store, pins, log });
   const handle = createDataPlane({
     config, live, pins, backends, unpinned, metrics, log,
     onNewTransaction: (d, s) => split.record(d, s),
-    onAnswered: (backend, status, seconds) => canaryStats.observe(backend, status, seconds),
+    onAnswered(backend, status, seconds, endpoint, pinned) {
+      canaryStats.observe(backend, status, seconds);
+      if (endpoint === 'create') { if (!pinned && status >= 200 && status < 300) drainStats.observe(backend, 'new'); }
+      else if (endpoint !== undefined && endpoint !== 'unmodelled') drainStats.observe(backend, 'followUp');
+    },
   });
+  const handoverJobs = new HandoverJobs(store, () => Object.keys(config.backends), deps.handoverRatePerSecond ?? 300);
+  const handover = new HandoverRunner({
+    store, jobs: handoverJobs, owner: fence.id, log,
+    batch: { store, backends: config.backends, merchantHeader: config.merchantHeader, fence: (keys) => fence.fence(keys) },
+  });
+  const drain = new DrainReporter({ store, stats: drainStats, state: () => live.state, configured: () => Object.keys(config.backends), now });
   const decideEnv = (): DecideEnv => ({
     state: live.state, backends: config.backends, unpinned, pins, isOpen: (n) => backends.get(n)?.isOpen ?? false,
   });
@@ -110,6 +131,7 @@ export function buildApp(deps: AppDeps): Gateway {
     storeReachable: () => store.ping().then(() => true, () => false),
     rulesLoaded: () => live.loaded,
     draining: () => draining,
+    warnings: () => drain.warnings(),
   }));
   adminApp.get('/metrics', async function metricsEndpoint(_req, res) {
     await split.view().catch(() => {});
@@ -117,18 +139,24 @@ export function buildApp(deps: AppDeps): Gateway {
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
-  adminApp.use(adminRouter({ service, canary, authenticate: createAuthenticator(config.admin.tokens), splitView: () => split.view() }));
+  const authenticate = createAuthenticator(config.admin.tokens);
+  adminApp.use(drainRouter({ authenticate, drain, flush: () => drainStats.flush() }));
+  adminApp.use(handoverRouter({ authenticate, jobs: handoverJobs }));
+  adminApp.use(adminRouter({ service, canary, authenticate, splitView: () => split.view() }));
   adminApp.use(function notFound(_req, _res, next) { next(new GatewayError('not_found')); });
   adminApp.use(jsonErrors(log));
 
   return {
     dataApp, adminApp, live, metrics, backends, pins, canary,
-    async start() { await live.start(); split.start(); canaryStats.start(); canary.run(); },
+    async start() { await live.start(); split.start(); canaryStats.start(); drainStats.start(); await fence.start(); handover.start(); canary.run(); },
     drain() { draining = true; },
     async stop() {
       live.stop();
       split.stop();
       canaryStats.stop();
+      drainStats.stop();
+      handover.stop();
+      fence.stop();
       await canary.stop();
       for (const b of backends.values()) b.shutdown();
       if (!deps.metrics) metrics.stop();

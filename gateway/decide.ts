@@ -10,6 +10,7 @@ import { claimToken, fingerprintOf, keyTag, settleClaims, type Claim } from './c
 import type { Logger } from './log.ts';
 import type { Identified } from './identify.ts';
 import { pinKey, type PinPort } from './pins.ts';
+import type { Pin } from './store/types.ts';
 import type { CompiledRules, RouteInput } from './rules.ts';
 
 /** The routing state the control plane swaps atomically: one compiled ruleset and the flags. */
@@ -59,6 +60,18 @@ export interface Decision {
 
 function speaks(env: DecideEnv, backend: string, v: ApiVersion): boolean {
   return env.backends[backend]?.apiVersions.includes(v) ?? false;
+}
+
+/**
+ * A pin frozen by a hand-over (issue 16) answers 503 transaction_moving until
+ * the freeze ends (at most a second): its backend is about to change, and the
+ * freeze came with the pin in the same store round trip.
+ */
+function notMoving(pin: Pin): string {
+  if (pin.movingUntil !== undefined && pin.movingUntil > Date.now()) {
+    throw new GatewayError('transaction_moving', { headers: { 'retry-after': '1' } });
+  }
+  return pin.backend;
 }
 
 function pinnedTo(env: DecideEnv, s: Subject, backend: string): Decision {
@@ -129,7 +142,7 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
       const orderKey = pinKey.order(s.merchant, s.orderId!);
       const orderTag = claimToken();
       const byOrder = await env.pins.claim(orderKey, fresh.backend, { tag: orderTag });
-      const decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, byOrder.backend);
+      const decision: Decision = byOrder.created ? fresh : pinnedTo(env, s, notMoving(byOrder));
       const claims: Claim[] = [{ key: orderKey, backend: decision.backend, tag: orderTag, created: byOrder.created }];
       if (s.idempotencyKey !== undefined) {
         // The key is claimed with this request's fingerprint, in the same store call.
@@ -157,11 +170,11 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
     }
     case 'get': case 'refund': case 'close': {
       const { pin, failed } = await lookupOrFail(env, pinKey.transaction(t.transactionId!));
-      return pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, t.transactionId, failed);
+      return pin ? pinnedTo(env, s, notMoving(pin)) : unpinned(env, s, t.transactionId, failed);
     }
     case 'query': {
       const { pin, failed } = await lookupOrFail(env, pinKey.order(s.merchant, s.orderId!));
-      return pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, undefined, failed);
+      return pin ? pinnedTo(env, s, notMoving(pin)) : unpinned(env, s, undefined, failed);
     }
     case 'unmodelled':
       return chooseNew(env, s);

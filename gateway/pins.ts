@@ -1,7 +1,11 @@
 /**
  * Transaction pins: which backend holds a transaction. Read through an
- * in-process cache (pin-cache.ts; a pin never moves, so a cached pin is
- * always right); a store failure becomes `pin_store_unavailable`, never a guess.
+ * in-process cache (pin-cache.ts); a store failure becomes
+ * `pin_store_unavailable`, never a guess. A pin moves only in a hand-over
+ * (issue 16), which first has every instance drop its cached copy
+ * (control/pin-fence.ts, `forget`); the cache is used only while this
+ * instance is known to every hand-over job (`trustCacheUntil`), and a pin
+ * read while a forget happened, or frozen for a move, is not cached.
  */
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from './errors.ts';
@@ -53,6 +57,10 @@ export class PinService implements PinPort {
   readonly #now: () => number;
   readonly #events: PinEvents;
   readonly #ttlMs: number;
+  /** Bumped by every forget: a store answer read across one is not cached (it may predate the move). */
+  #generation = 0;
+  /** Wall-clock ms until which cached pins may be used (Infinity until a fence takes charge). */
+  #trustedUntil = Infinity;
 
   constructor(store: Store, opts: { cacheSize: number; ttlMs: number; now?: () => number; events?: PinEvents }) {
     this.#ttlMs = opts.ttlMs;
@@ -63,11 +71,23 @@ export class PinService implements PinPort {
   }
 
   #cached(key: string, now: number): Pin | null {
+    if (this.#trustedUntil <= Date.now()) return null;
     return this.#cache?.get(pinDigest(key), now) ?? null;
   }
 
-  #keep(key: string, pin: Pin, now: number): void {
-    this.#cache?.set(pinDigest(key), pin, now);
+  /** Caches a pin read from the store, unless it is frozen or a forget happened since the read began (`generation`). */
+  #keep(key: string, pin: Pin, now: number, generation = this.#generation): void {
+    if (pin.movingUntil !== undefined || generation !== this.#generation) return;
+    this.#cache?.set(pinDigest(key), { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt, ...(pin.tag === undefined ? {} : { tag: pin.tag }) }, now);
+  }
+
+  /**
+   * Cached pins may be used until `wallClockMs` (control/pin-fence.ts renews
+   * it while this instance is registered with the store); after it, every
+   * lookup asks the store.
+   */
+  trustCacheUntil(wallClockMs: number): void {
+    this.#trustedUntil = wallClockMs;
   }
 
   #timed(op: 'lookup' | 'claim', key: string, started: number): void {
@@ -81,6 +101,7 @@ export class PinService implements PinPort {
 
   /** Drops a locally cached pin (a pin that moved); the next request for it asks the store. */
   forget(key: string): void {
+    this.#generation++;
     this.#cache?.delete(pinDigest(key));
   }
 
@@ -96,6 +117,7 @@ export class PinService implements PinPort {
     if (hit) { this.#events.onPinOp?.('lookup', 'hit'); return hit; }
     let pin: Pin | null;
     const started = performance.now();
+    const generation = this.#generation;
     try {
       pin = await this.#store.getPin(key, now);
     } catch (err) {
@@ -104,7 +126,7 @@ export class PinService implements PinPort {
       this.#timed('lookup', key, started);
     }
     this.#events.onPinOp?.('lookup', pin ? 'found' : 'absent');
-    if (pin) this.#keep(key, pin, now);
+    if (pin) this.#keep(key, pin, now, generation);
     return pin;
   }
 
@@ -115,6 +137,7 @@ export class PinService implements PinPort {
     if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
     let pin: PinResult;
     const started = performance.now();
+    const generation = this.#generation;
     try {
       pin = await this.#store.pinIfAbsent(key, backend, now, opts.tag);
     } catch (err) {
@@ -123,7 +146,7 @@ export class PinService implements PinPort {
       this.#timed('claim', key, started);
     }
     this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
-    this.#keep(key, pin, now);
+    this.#keep(key, pin, now, generation);
     return pin;
   }
 
@@ -141,13 +164,14 @@ export class PinService implements PinPort {
 
   async reassert(key: string, backend: string, tag: string): Promise<PinResult> {
     let pin: PinResult;
+    const generation = this.#generation;
     try {
       pin = await this.#store.reassertPin(key, backend, tag, this.#now());
     } catch (err) {
       this.#fail('reassert', err);
     }
     this.#events.onPinOp?.('reassert', pin.created ? 'created' : 'found');
-    this.#keep(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt }, this.#now());
+    this.#keep(key, { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt }, this.#now(), generation);
     return pin;
   }
 

@@ -72,7 +72,7 @@ export function windowKey(prefix: string, bucket: number, window: number): strin
  * ARGV: field, nowSec, ttlSeconds, windowSeconds, window of KEYS[1], then the
  * script's own.
  */
-const FIND_LIVE = `
+export const FIND_LIVE = `
 local field = ARGV[1]
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
@@ -91,13 +91,14 @@ end
 
 /**
  * Lua: find a live pin (see FIND_LIVE); optionally create it in the current
- * window when absent. Own ARGV: [valueToSet, expireInSeconds].
- * Returns the stored value and the window it was found in, or nil.
+ * window when absent. Own ARGV: [valueToSet, expireInSeconds, countKey?, countField?]:
+ * a transaction's pin also adds one to its backend's count (pin-counts.ts). Returns the stored value and the window it was found in, or nil.
  */
 export const PIN_SCRIPT = `${FIND_LIVE}
 if foundV then return {foundV, foundW} end
 if ARGV[6] then
   redis.call('HSET', KEYS[2], field, ARGV[6])
+  if ARGV[9] then redis.call('HINCRBY', ARGV[8], ARGV[9], 1) end
   redis.call('EXPIRE', KEYS[2], ARGV[7])
   return {ARGV[6], first - 1, 1}
 end
@@ -142,10 +143,17 @@ export function packPin(code: number, nowSec: number, window: number, layout: Pi
   return tag === undefined ? n : `${n}:${tag}`;
 }
 
-/** Unpacks a stored value into a backend code, creation time (seconds) and the claim's tag, if any. */
-export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number; tag?: string } {
-  const colon = value.indexOf(':');
-  const n = Number(colon < 0 ? value : value.slice(0, colon));
-  const out = { code: n % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(n / MAX_BACKEND_CODES) };
-  return colon < 0 ? out : { ...out, tag: value.slice(colon + 1) };
+/**
+ * Unpacks a stored value into a backend code, creation time (seconds), the
+ * claim's tag and the freeze of a hand-over (`!<untilMs>` after the integer,
+ * pin-moves.ts), if any.
+ */
+export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number; tag?: string; movingUntil?: number } {
+  const m = /^(\d+)(?:!(\d+))?(?::(.*))?$/s.exec(value);
+  if (!m) throw new Error(`unreadable pin value ${JSON.stringify(value)}`);
+  const n = Number(m[1]);
+  const out: { code: number; pinnedAtSec: number; tag?: string; movingUntil?: number } = { code: n % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(n / MAX_BACKEND_CODES) };
+  if (m[3] !== undefined) out.tag = m[3];
+  if (m[2] !== undefined) out.movingUntil = Number(m[2]);
+  return out;
 }

@@ -9,7 +9,8 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ChangeEvent } from './types.ts';
 import { defaultLayout, MAX_BACKEND_CODES, PIN_SCRIPT, CLAIM_SCRIPT, type PinLayout } from './pin-layout.ts';
 import { address, type Address } from './redis-address.ts';
-import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE } from './redis-scripts.ts';
+import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE, RAISE } from './redis-scripts.ts';
+import { MOVE_SCRIPT } from './pin-moves.ts';
 
 /**
  * How to reach Redis: one server by URL, a Redis Cluster by some of its
@@ -75,6 +76,7 @@ const PIN_WRITERS = 4;
 const SCRIPTS: readonly (readonly [string, string, number | undefined])[] = [
   ['cvPin', PIN_SCRIPT, undefined], ['cvClaim', CLAIM_SCRIPT, undefined], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
   ['cvBackendCode', BACKEND_CODE, 1], ['cvPutDoc', PUT_DOC, 1], ['cvLease', LEASE, 1], ['cvRelease', RELEASE, 1],
+  ['cvMove', MOVE_SCRIPT, undefined], ['cvRaise', RAISE, 1],
 ];
 
 /** The connections of one RedisStore, with the pin layout and backend codes they agree on with the server. */
@@ -229,6 +231,9 @@ export class RedisLink {
   /** A code's backend name, if known here. */
   nameOf(code: number): string | undefined { return this.#names.get(code); }
 
+  /** Every backend code known here. */
+  get codes(): ReadonlyMap<string, number> { return this.#codes; }
+
   /** A known backend's code, without asking the store. */
   knownCode(name: string): number | undefined { return this.#codes.get(name); }
 
@@ -236,6 +241,9 @@ export class RedisLink {
   async settled(): Promise<void> {
     if (this.#settling) await this.#settling;
   }
+
+  /** True on a Redis Cluster. */
+  get cluster(): boolean { return this.redis instanceof Cluster; }
 
   /** True when pin writes go out on their own connections, each followed by WAIT. */
   get waitsForReplicas(): boolean { return this.#pinWriters.length > 0; }

@@ -13,6 +13,10 @@ import {
 } from './types.ts';
 import { liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, PIN_SCRIPT, CLAIM_SCRIPT, type PinLayout } from './pin-layout.ts';
 import { RedisLink, type RedisStoreOptions } from './redis-link.ts';
+import { countField, countKey, isTransactionKey, sliceOf, sliceSeconds, tally, type BackendPinCount } from './pin-counts.ts';
+import { MOVE_OUTCOMES, MOVE_SCRIPT, type MoveOutcome } from './pin-moves.ts';
+
+
 
 export type { RedisConnection, RedisStoreOptions } from './redis-link.ts';
 
@@ -43,7 +47,7 @@ export class RedisStore implements Store {
   }
 
   /** The keys and leading arguments of a pin script call for `key` (see FIND_LIVE in pin-layout.ts). */
-  async #pinCall(key: string, nowMs: number): Promise<{ keys: string[]; args: (string | number)[]; nowSec: number; window: number }> {
+  async #pinCall(key: string, nowMs: number): Promise<{ keys: string[]; args: (string | number)[]; nowSec: number; window: number; bucket: number }> {
     await this.#link.settled();
     const nowSec = Math.floor(nowMs / 1000);
     const { field, bucket } = pinSlot(key, this.#link.layout);
@@ -51,7 +55,7 @@ export class RedisStore implements Store {
     // Read one window ahead too: near a window boundary an instance whose clock is a little
     // ahead may have pinned this key there already, and a pin must never be set twice.
     const keys = [windows[0] + 1, ...windows].map((w) => windowKey(this.#p, bucket, w));
-    return { keys, args: [field, nowSec, this.#ttlSec, this.#link.layout.windowSeconds, windows[0] + 1], nowSec, window: windows[0] };
+    return { keys, args: [field, nowSec, this.#ttlSec, this.#link.layout.windowSeconds, windows[0] + 1], nowSec, window: windows[0], bucket };
   }
 
   /** The value to write for a new pin of `backend`, and the expiry of its window's hash. */
@@ -62,17 +66,21 @@ export class RedisStore implements Store {
 
   /** A stored value (and its window) as a pin. */
   async #toPin(found: [string, number, number?]): Promise<PinResult> {
-    const { code, pinnedAtSec, tag } = unpackPin(found[0], Number(found[1]), this.#link.layout);
+    const { code, pinnedAtSec, tag, movingUntil } = unpackPin(found[0], Number(found[1]), this.#link.layout);
     let name = this.#link.nameOf(code);
     if (name === undefined) { await this.#link.loadCodes(); name = this.#link.nameOf(code); }
     if (name === undefined) throw new Error(`pin names unknown backend code ${code}`);
     const pinnedAt = pinnedAtSec * 1000;
-    return { backend: name, pinnedAt, expiresAt: pinnedAt + this.#ttlSec * 1000, ...(tag === undefined ? {} : { tag }), created: found[2] === 1 };
+    return { backend: name, pinnedAt, expiresAt: pinnedAt + this.#ttlSec * 1000, ...(tag === undefined ? {} : { tag }), ...(movingUntil === undefined ? {} : { movingUntil }), created: found[2] === 1 };
   }
 
   async #pin(key: string, nowMs: number, backend?: string, tag?: string): Promise<PinResult | null> {
     const c = await this.#pinCall(key, nowMs);
-    if (backend !== undefined) c.args.push(...await this.#newValue(backend, c, tag));
+    if (backend !== undefined) {
+      c.args.push(...await this.#newValue(backend, c, tag));
+      // A transaction's pin is counted by the call that writes it (pin-counts.ts).
+      if (isTransactionKey(key)) c.args.push(countKey(this.#p, c.bucket, this.#link.cluster), countField(this.#link.knownCode(backend)!, sliceOf(c.nowSec + this.#ttlSec, sliceSeconds(this.#link.layout))));
+    }
     const found = backend !== undefined && this.#link.waitsForReplicas
       ? await this.#link.replicated(PIN_SCRIPT, [c.keys.length, ...c.keys, ...c.args])
       : await (this.#link.redis as any).cvPin(c.keys.length, ...c.keys, ...c.args) as [string, number, number?] | null;
@@ -108,6 +116,39 @@ export class RedisStore implements Store {
     const code = this.#link.knownCode(backend) ?? await this.#link.code(backend);
     c.args.push('reassert', tag, code, ...await this.#newValue(backend, c, tag));
     return this.#toPin(await this.#claimCall(c) as [string, number, number?]);
+  }
+
+  async movePins(op: 'freeze' | 'move' | 'thaw', keys: readonly string[], from: string, to: string, untilMs: number, now: number): Promise<MoveOutcome[]> {
+    const [fromCode, toCode] = [await this.#link.code(from), await this.#link.code(to)];
+    const slice = sliceSeconds(this.#link.layout);
+    return Promise.all(keys.map(async (key) => {
+      const c = await this.#pinCall(key, now);
+      const args = [c.keys.length, ...c.keys, ...c.args, op, fromCode, toCode, untilMs, now, slice, isTransactionKey(key) ? countKey(this.#p, c.bucket, this.#link.cluster) : ''];
+      const r = this.#link.waitsForReplicas ? await this.#link.replicated<number>(MOVE_SCRIPT, args) : await (this.#link.redis as any).cvMove(...args) as number;
+      return MOVE_OUTCOMES[r];
+    }));
+  }
+
+  async pinCounts(now: number): Promise<Record<string, BackendPinCount>> {
+    await this.#link.loadCodes();
+    const layout = this.#link.layout;
+    const nowSec = Math.floor(now / 1000);
+    const slice = sliceSeconds(layout);
+    const keys = new Set<string>();
+    for (let b = 0; b < (this.#link.cluster ? layout.buckets : 1); b++) keys.add(countKey(this.#p, b, this.#link.cluster));
+    const out: Record<string, BackendPinCount> = {};
+    await Promise.all([...keys].map(async (key) => {
+      const all = await this.#link.redis.hgetall(key);
+      const gone: string[] = [];
+      for (const [field, v] of Object.entries(all)) {
+        const [code, sliceNo] = field.split(':').map(Number);
+        // Slices past their end are dropped, so that the hash holds live counts only.
+        if ((sliceNo + 1) * slice <= nowSec) gone.push(field);
+        else tally(out, this.#link.nameOf(code) ?? `#${code}`, sliceNo, Number(v), slice, nowSec);
+      }
+      if (gone.length) await this.#link.redis.hdel(key, ...gone);
+    }));
+    return out;
   }
 
   async getRules(): Promise<StoredRuleset | null> {
@@ -198,6 +239,10 @@ export class RedisStore implements Store {
   async readCounters(name: string): Promise<Record<string, number>> {
     const all = await this.#link.redis.hgetall(`${this.#p}counters:${name}`);
     return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, Number(v)]));
+  }
+
+  async raiseCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void> {
+    await (this.#link.redis as any).cvRaise(`${this.#p}counters:${name}`, ttlMs, ...Object.entries(fields).flat());
   }
 
   async publish(event: ChangeEvent): Promise<void> {
