@@ -58,6 +58,9 @@ export async function handOverBatch(deps: BatchDeps, rows: readonly HandoverRow[
   const { store, } = deps;
   const { from, to } = job;
   const results: RowResult[] = new Array(rows.length);
+  // Every registered instance answers a fence now, before anything is frozen: an instance
+  // that died unannounced holds up this empty fence, not the second a freeze lasts.
+  await deps.fence([]);
   const until = Date.now() + FREEZE_MS;
   const keys = rows.map(keysOf);
   const frozen = await store.movePins('freeze', keys.flat(), from, to, until, Date.now());
@@ -80,9 +83,10 @@ export async function handOverBatch(deps: BatchDeps, rows: readonly HandoverRow[
   try {
     await deps.fence(live.flatMap((i) => keys[i]));
   } catch (err) {
+    // An instance that stopped without a word stays listed for a few seconds: nothing is
+    // recorded, and the runner tries the batch again (handover-runner.ts).
     await thaw(live);
-    for (const i of live) results[i] = { outcome: 'failed', reason: (err as Error).message };
-    return results;
+    throw err;
   }
   const agree: number[] = [];
   const differ: number[] = [];
@@ -103,8 +107,13 @@ export async function handOverBatch(deps: BatchDeps, rows: readonly HandoverRow[
   for (const i of agree) {
     const outs = moved.slice(k, k += keys[i].length);
     if (outs[0] === 'done') results[i] = { outcome: 'moved' };
-    else { results[i] = { outcome: 'failed', reason: `freeze ended before the move (${outs[0]}); nothing moved, run it again` }; lapsed.push(i); }
+    else lapsed.push(i);
   }
-  if (lapsed.length) await thaw(lapsed);
+  if (lapsed.length) {
+    // The freeze ended before the move (the reads or the fence were slow): those stay where
+    // they are, and the batch is done again, finding the moved ones on the target.
+    await thaw(lapsed);
+    throw new Error(`the freeze of ${lapsed.length} transaction(s) ended before their move`);
+  }
   return results;
 }

@@ -4,7 +4,9 @@
  * takes it over when that instance dies. Progress is saved after each batch
  * in the chunk's result document, by compare-and-set: a batch is either
  * recorded once or redone, and a redone batch finds the pins it had moved
- * already on the target (handover-batch.ts), so nothing moves twice.
+ * already on the target (handover-batch.ts), so nothing moves twice. A
+ * batch that could not finish (a fence not acknowledged, a freeze that ended
+ * before the move) is recorded nowhere and done again.
  */
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/types.ts';
@@ -74,7 +76,16 @@ export class HandoverRunner {
       }
       const started = Date.now();
       const batch = rows.slice(out.processed, out.processed + BATCH);
-      const results = await handOverBatch(this.#batch, batch, { from: job.from, to: job.to, dryRun: job.dryRun, recovering });
+      let results;
+      try {
+        results = await handOverBatch(this.#batch, batch, { from: job.from, to: job.to, dryRun: job.dryRun, recovering });
+      } catch (err) {
+        // Nothing moved (a fence not acknowledged, the store away): the same batch again shortly.
+        this.#log.warn({ job: id, err: (err as Error).message }, 'hand-over batch not done; trying it again');
+        recovering = true;
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
       recovering = false;
       const next: ChunkOut = { processed: out.processed + batch.length, counts: { ...out.counts }, differences: [...out.differences], moved: [...out.moved] };
       results.forEach((r, i) => {
