@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { AdminClient, ApiError, UsageError, seg } from './client.ts';
 import { readDocument } from './files.ts';
 import * as fmt from './format.ts';
+import { handover } from './handover.ts';
 
 interface Globals { url: string; token?: string; json?: boolean }
 
@@ -133,6 +134,34 @@ program.command('drain').description('what each backend still holds and serves; 
     print(report, fmt.drain);
     const orphaned = Object.values(report.backends as Record<string, { configured: boolean; livePins: number }>).some((b) => !b.configured && b.livePins > 0);
     if (orphaned) process.exitCode = 3;
+  });
+
+program.command('handover').description('hand over migrated transactions (CSV with header or JSON lines): freeze, compare both backends, move the pins of those that agree')
+  .argument('<file>', 'merchant,apiVersion,transactionId[,orderId][,idempotencyKey] per line ("-" for stdin)')
+  .option('--from <backend>', 'the backend the transactions live on now')
+  .option('--to <backend>', 'the backend their data was migrated to')
+  .option('--dry-run', 'compare only, move nothing')
+  .option('--job <id>', 'resume sending the file to this job (rows it has are skipped)')
+  .option('--rate <n>', 'transactions per second (default: the gateway\'s)', positiveInt('--rate'))
+  .option('--no-follow', 'return once the rows are sent')
+  .action(async (file: string, o: { from?: string; to?: string; dryRun?: boolean; job?: string; rate?: number; follow: boolean }) => {
+    print(await handover(client(), file, o), fmt.handover);
+  });
+const job = program.command('handover-job').description('one hand-over job: status, steering, reverse, differences');
+job.command('status').argument('<job>', 'job id').action(async (id: string) => print((await client().get(`/admin/handover/${seg(id)}`)).body, fmt.handover));
+for (const action of ['pause', 'resume', 'abort'] as const) {
+  job.command(action).description(`${action} the job`).argument('<job>', 'job id')
+    .action(async (id: string) => print((await client().post(`/admin/handover/${seg(id)}/${action}`)).body, fmt.handover));
+}
+job.command('reverse').description('compare again and move the pins of a completed job back').argument('<job>', 'job id')
+  .action(async (id: string) => print((await client().post(`/admin/handover/${seg(id)}/reverse`)).body, (b) => `reverse job ${b.job} of ${b.reverseOf}`));
+job.command('differences').description('every difference and failure of the job, as CSV').argument('<job>', 'job id')
+  .action(async (id: string) => {
+    const g = program.opts<Globals>();
+    client();
+    const res = await fetch(`${g.url.replace(/\/+$/, '')}/admin/handover/${seg(id)}/differences.csv`, { headers: { authorization: `Bearer ${g.token}` } });
+    if (!res.ok) throw new ApiError(`http_${res.status}`, `differences of ${id}: ${res.status}`, res.status);
+    process.stdout.write(await res.text());
   });
 
 function explainError(err: ApiError): string {

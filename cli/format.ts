@@ -131,3 +131,13 @@ export function drain(r: { backends: Record<string, any>; warnings: string[] }):
   for (const w of r.warnings) lines.push(`WARNING: ${w}`);
   return lines.join('\n');
 }
+
+/** A hand-over job's status. */
+export function handover(s: any): string {
+  const lines = [`job ${s.job}: ${s.state}${s.dryRun ? ' (dry run)' : ''}, ${s.from} -> ${s.to}`,
+    `  ${s.done}/${s.total} done: moved ${s.moved}, same ${s.same ?? 0}, differing ${s.differing}, failed ${s.failed}; ${s.rate ?? 0}/s`];
+  for (const d of s.differences ?? []) {
+    lines.push(`  ${d.transactionId} (${d.merchant}): ${d.reason ?? (d.differences ?? []).map((f: any) => `${f.field} ${JSON.stringify(f.from)} vs ${JSON.stringify(f.to)}`).join('; ')}`);
+  }
+  return lines.join('\n');
+}
