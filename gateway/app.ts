@@ -22,6 +22,7 @@ import { CanaryStats } from './control/canary-stats.ts';
 import { DrainStats } from './control/drain-stats.ts';
 import { DrainReporter } from './control/drain.ts';
 import { PinFence } from './control/pin-fence.ts';
+import { InFlight } from './control/in-flight.ts';
 import { HandoverJobs } from './control/handover-jobs.ts';
 import { HandoverRunner } from './control/handover-runner.ts';
 import type { DecideEnv } from './decide.ts';
@@ -100,7 +101,8 @@ export function buildApp(deps: AppDeps): Gateway {
   const split = new SplitTracker(metrics, () => live.state, store);
   const canaryStats = new CanaryStats(store);
   const drainStats = new DrainStats(store);
-  const fence = new PinFence({ store, pins, log });
+  const inFlight = new InFlight();
+  const fence = new PinFence({ store, pins, log, settle: () => inFlight.settle(3000) });
   const handle = createDataPlane({
     config, live, pins, backends, unpinned, metrics, log,
     onNewTransaction: (d, s) => split.record(d, s),
@@ -123,7 +125,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 
-  const dataApp = merchantRoutes(handle);
+  const dataApp = merchantRoutes(inFlight.track(handle));
 
   const adminApp = express();
   adminApp.disable('x-powered-by');

@@ -60,6 +60,32 @@ function contract(label: string, kind: 'memory' | 'redis', open: () => Promise<S
       assert.equal(store.kind, kind);
     });
 
+    test('live transactions are counted by the pin writes; a frozen pin moves once, with its count, only under its freeze', async () => {
+      // Moves run on the wall clock (a freeze is a real second).
+      const T = Math.floor(Date.now() / 1000) * 1000;
+      const live = async () => { const c = await store.pinCounts(T + 1000); return [c.legacy?.live ?? 0, c.next?.live ?? 0]; };
+      const [l0, n0] = await live();
+      for (const k of ['t:count-1', 't:count-2', 't:count-3']) await store.pinIfAbsent(k, 'legacy', T);
+      await store.pinIfAbsent('t:count-1', 'legacy', T); // found, not counted again
+      await store.pinIfAbsent('o:M:count-order', 'legacy', T, 'tag1'); // an order pin is not a transaction
+      assert.deepEqual(await live(), [l0 + 3, n0]);
+
+      const keys = ['t:count-1', 'o:M:count-order'];
+      const until = Date.now() + 1000;
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['lapsed', 'lapsed']); // not frozen
+      assert.deepEqual(await store.movePins('freeze', [...keys, 't:count-none'], 'legacy', 'next', until, Date.now()), ['done', 'done', 'absent']);
+      assert.equal((await store.getPin('t:count-1', T + 1000))!.movingUntil, until);
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until + 1, Date.now()), ['lapsed', 'lapsed']); // another freeze
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['done', 'done']);
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['already', 'already']);
+      assert.deepEqual(await store.getPin('t:count-1', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS });
+      assert.equal((await store.getPin('o:M:count-order', T + 1000))!.tag, 'tag1');
+      assert.deepEqual(await live(), [l0 + 2, n0 + 1]);
+      // Past their expiry (and the end of its count slice) they are no longer live.
+      const later = await store.pinCounts(T + TTL_MS + 2 * 86_400_000);
+      assert.equal((later.legacy?.live ?? 0) + (later.next?.live ?? 0), 0);
+    });
+
     test('pinIfAbsent pins once; a second claim gets the first backend', async () => {
       const first = await store.pinIfAbsent('t:once', 'legacy', T0);
       assert.deepEqual(first, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, created: true });

@@ -28,10 +28,13 @@ export class PinFence {
   readonly #store: Store;
   readonly #pins: PinService;
   readonly #log: Logger;
+  readonly #settle: () => Promise<boolean>;
   #timer?: NodeJS.Timeout;
   #unsubscribe?: () => void;
 
-  constructor(deps: { store: Store; pins: PinService; log: Logger }) {
+  /** `settle`: resolves true once the requests in flight on this instance when it was called have ended. */
+  constructor(deps: { store: Store; pins: PinService; log: Logger; settle?: () => Promise<boolean> }) {
+    this.#settle = deps.settle ?? (async () => true);
     this.#store = deps.store;
     this.#pins = deps.pins;
     this.#log = deps.log;
@@ -64,8 +67,12 @@ export class PinFence {
   #onEvent(e: ChangeEvent): void {
     if (e.kind !== 'pins' || !Array.isArray(e.keys) || typeof e.fence !== 'string') return;
     for (const key of e.keys) if (typeof key === 'string') this.#pins.forget(key);
-    this.#store.addCounters(`fence:${e.fence}`, { [this.id]: 1 }, 10 * 60_000)
-      .catch((err) => this.#log.warn({ fence: e.fence, err: (err as Error).message }, 'could not acknowledge a pin fence'));
+    const fence = e.fence;
+    // Acknowledged once the requests that may have read a pin before the forget have ended.
+    void this.#settle().then(async (settled) => {
+      if (!settled) { this.#log.warn({ fence }, 'requests still in flight: pin fence not acknowledged (the job tries again)'); return; }
+      await this.#store.addCounters(`fence:${fence}`, { [this.id]: 1 }, 10 * 60_000);
+    }).catch((err) => this.#log.warn({ fence, err: (err as Error).message }, 'could not acknowledge a pin fence'));
   }
 
   /** Instances registered in the current or the previous slot. */
