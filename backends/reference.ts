@@ -92,6 +92,12 @@ export function createReferenceBackend(opts: ReferenceBackendOptions): Reference
       for (const p of input.payments) if (state.store.importPayment(p)) imported++;
       return { status: 200, body: { imported } };
     }
+    // Migration and tests only: the stored records of some payments, `{merchant, ids}` → `{payments}`.
+    if (path === '/_migration/export' && method === 'POST') {
+      const input = parseJsonObject(body);
+      if (!input || typeof input.merchant !== 'string' || !Array.isArray(input.ids)) return fail(400, 'invalid_request', 'expected {merchant, ids: [...]}');
+      return { status: 200, body: { payments: input.ids.map((id) => state.store.find(input.merchant as string, String(id))).filter(Boolean) } };
+    }
     if (path === '/_health') return { status: 200, body: { status: 'ok', backend: kind } };
     return fail(404, 'unknown_endpoint');
   }
