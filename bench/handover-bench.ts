@@ -59,7 +59,7 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
 export async function measureHandoverSpeed(o: { dir: string; redisUrl: string; transactions: number }): Promise<HandoverSpeed> {
   const legacy = await startBackend('legacy', await freePort(), o.dir);
   const next = await startBackend('next', await freePort(), o.dir);
-  const gw = await startGateway(o.dir, { name: 'handover-gw', backends: { legacy: legacy.url, next: next.url }, redisUrl: o.redisUrl, keyPrefix: 'benchho:', rules: { rules: [], default: 'legacy' }, logLevel: 'warn' });
+  const gw = await startGateway(o.dir, { name: 'handover-gw', backends: { legacy: legacy.url, next: next.url }, redisUrl: o.redisUrl, keyPrefix: 'benchho:', rules: { rules: [{ name: 'v2-to-next', match: { apiVersion: 'v2' }, backend: 'next' }], default: 'legacy' }, logLevel: 'warn' });
   try {
     const M = 'M-bench';
     const rows: { merchant: string; apiVersion: string; transactionId: string; orderId: string }[] = new Array(o.transactions);
