@@ -42,8 +42,6 @@ export interface AppDeps {
   /** Canary controller round interval (tests shorten it). */
   canaryTickMs?: number;
   metrics?: Metrics;
-  /** Default rate of a hand-over job, transactions per second (a job may ask for its own). */
-  handoverRatePerSecond?: number;
 }
 
 export interface Gateway {
@@ -112,7 +110,7 @@ export function buildApp(deps: AppDeps): Gateway {
       else if (endpoint !== undefined && endpoint !== 'unmodelled') drainStats.observe(backend, 'followUp');
     },
   });
-  const handoverJobs = new HandoverJobs(store, () => Object.keys(config.backends), deps.handoverRatePerSecond ?? 300);
+  const handoverJobs = new HandoverJobs(store, () => Object.keys(config.backends), config.handover.ratePerSecond);
   const handover = new HandoverRunner({
     store, jobs: handoverJobs, owner: fence.id, log,
     batch: { store, backends: config.backends, merchantHeader: config.merchantHeader, fence: (keys) => fence.fence(keys) },
@@ -158,7 +156,7 @@ export function buildApp(deps: AppDeps): Gateway {
       canaryStats.stop();
       drainStats.stop();
       handover.stop();
-      fence.stop();
+      await fence.stop();
       await canary.stop();
       for (const b of backends.values()) b.shutdown();
       if (!deps.metrics) metrics.stop();

@@ -3,6 +3,27 @@ import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
 import { adminCall, startBackends, startGateway, testConfig, type Backends, type RunningGateway } from './helpers/stack.ts';
 import { createOnLegacy, migrate, rowsOf, waitForJob } from './helpers/handover.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../bench/procs.ts';
+import { ROOT } from './helpers/cli.ts';
+
+/** A gateway in a process of its own (`node gateway/main.ts`), so that it can be killed outright. */
+async function gatewayProcess(cfg: Record<string, unknown>): Promise<{ gw: RunningGateway; child: ChildProcess }> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const file = join(mkdtempSync(join(tmpdir(), 'cutover-crash-')), 'cutover.json');
+  writeFileSync(file, JSON.stringify({ ...cfg, listen: { port, adminPort, host: '127.0.0.1' }, redis: { url: redis.url } }));
+  const child = spawn(process.execPath, ['gateway/main.ts'], { cwd: ROOT, env: { ...process.env, CUTOVER_CONFIG: file, REDIS_URL: '' }, stdio: 'ignore' });
+  const gw = { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}` } as RunningGateway;
+  for (let i = 0; ; i++) {
+    const up = await fetch(`${gw.adminUrl}/readyz`).then((r) => r.ok, () => false);
+    if (up) return { gw, child };
+    assert.ok(i < 300, 'the gateway process did not become ready');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 const M = 'M-crash';
 let redis: TestRedis;
@@ -13,7 +34,7 @@ after(async () => { await b?.close(); await backends.close(); await redis.close(
 
 test('the instance running a job dies mid-way: another resumes it, moves every transaction exactly once; a dry run moves nothing; reverse moves them back', async () => {
   const cfg = testConfig(backends.urls);
-  const a = await startGateway(cfg, { redisUrl: redis.url });
+  const { gw: a, child } = await gatewayProcess(cfg);
   const txs = await createOnLegacy([a], 600, M);
   migrate(backends, txs);
 
@@ -30,7 +51,8 @@ test('the instance running a job dies mid-way: another resumes it, moves every t
     if (s.done >= 150) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  await a.close();
+  // A crash: the process is killed, no lease given back, no goodbye to the other instances.
+  child.kill('SIGKILL');
   b = await startGateway(cfg, { redisUrl: redis.url });
   const done = await waitForJob(b, job, 60_000);
   assert.equal(done.state, 'completed');

@@ -49,9 +49,16 @@ export class PinFence {
     this.#timer.unref();
   }
 
-  stop(): void {
+  /**
+   * Stops, and tells the jobs this instance is gone (a clean shutdown, after
+   * its servers closed), so that fences do not wait for it; it uses its
+   * cache no more.
+   */
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#unsubscribe?.();
+    this.#pins.trustCacheUntil(0);
+    await this.#store.addCounters(`instances-left:${Math.floor(Date.now() / SLOT_MS)}`, { [this.id]: 1 }, 3 * SLOT_MS).catch(() => {});
   }
 
   async #register(): Promise<void> {
@@ -75,11 +82,14 @@ export class PinFence {
     }).catch((err) => this.#log.warn({ fence, err: (err as Error).message }, 'could not acknowledge a pin fence'));
   }
 
-  /** Instances registered in the current or the previous slot. */
+  /** Instances registered in the current or the previous slot, less those that said they stopped. */
   async #present(): Promise<Set<string>> {
     const slot = Math.floor(Date.now() / SLOT_MS);
-    const [a, b] = await Promise.all([this.#store.readCounters(`instances:${slot}`), this.#store.readCounters(`instances:${slot - 1}`)]);
-    return new Set([...Object.keys(a), ...Object.keys(b)]);
+    const names = [`instances:${slot}`, `instances:${slot - 1}`, `instances-left:${slot}`, `instances-left:${slot - 1}`];
+    const [a, b, leftA, leftB] = await Promise.all(names.map((n) => this.#store.readCounters(n)));
+    const present = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const id of [...Object.keys(leftA), ...Object.keys(leftB)]) present.delete(id);
+    return present;
   }
 
   /**
