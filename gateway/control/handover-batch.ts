@@ -55,7 +55,7 @@ async function read(deps: BatchDeps, backend: string, r: HandoverRow): Promise<{
  * stopped; a transaction already pinned to `to` was then moved by it.
  */
 export async function handOverBatch(deps: BatchDeps, rows: readonly HandoverRow[], job: { from: string; to: string; dryRun: boolean; recovering: boolean }): Promise<RowResult[]> {
-  const { store, } = deps;
+  const { store } = deps;
   const { from, to } = job;
   const results: RowResult[] = new Array(rows.length);
   // Every registered instance answers a fence now, before anything is frozen: an instance
@@ -77,7 +77,7 @@ export async function handOverBatch(deps: BatchDeps, rows: readonly HandoverRow[
   }
   const thaw = (idx: number[]) => idx.length ? store.movePins('thaw', idx.flatMap((i) => keys[i]), from, to, until, Date.now()) : Promise.resolve([]);
   // Rows refused at freeze whose other keys were frozen: thaw those keys at once.
-  const partly = rows.map((_, i) => i).filter((i) => results[i]?.outcome === 'failed' && frozen.length > 0);
+  const partly = rows.map((_, i) => i).filter((i) => results[i]?.outcome === 'failed');
   if (partly.length) await store.movePins('thaw', partly.flatMap((i) => keysOf(rows[i])), from, to, until, Date.now());
   if (live.length === 0) return results;
   try {
