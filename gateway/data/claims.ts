@@ -25,7 +25,7 @@ import { MAX_CLAIM_TOKEN } from '../store/pin-layout.ts';
 import type { Logger } from '../log.ts';
 import { pinKey, type PinPort, type PinService } from '../pins.ts';
 import type { Pin } from '../store/types.ts';
-import { pinnedTo, type Decision, type DecideEnv, type PinReader, type Subject } from './decide.ts';
+import { notMoving, pinnedTo, type Decision, type DecideEnv, type PinReader, type Subject } from './decide.ts';
 import type { Identified } from './identify.ts';
 import type { UpstreamAnswer } from './proxy.ts';
 
@@ -129,7 +129,7 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
   if (!d.wants) return { decision: d, claims: [] };
   const orderTag = claimToken();
   const byOrder = await pins.claim(d.wants.order, d.backend, { tag: orderTag });
-  const decision = byOrder.created ? d : followOrderPin(env, s, d, byOrder.backend);
+  const decision = byOrder.created ? d : followOrderPin(env, s, d, notMoving(byOrder));
   const claims: Claim[] = [{ key: d.wants.order, backend: decision.backend, tag: orderTag, created: byOrder.created, pin: byOrder }];
   if (d.wants.key !== undefined) {
     // The key is claimed with this request's fingerprint, in the same store call.
@@ -150,7 +150,7 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
 export async function previewClaims(pins: PinReader, env: DecideEnv, s: Subject, d: Decision): Promise<Decision> {
   if (!d.wants) return d;
   const order = await pins.lookup(d.wants.order);
-  const decision = order ? followOrderPin(env, s, d, order.backend) : d;
+  const decision = order ? followOrderPin(env, s, d, notMoving(order)) : d;
   if (d.wants.key !== undefined) {
     const key = await pins.lookup(d.wants.key);
     const refusal = key && keyRefusal(s, decision.backend, key.backend, fingerprintOf(key.tag));
