@@ -20,12 +20,20 @@ import { SplitTracker } from '../gateway/control/split-tracker.ts';
 import { CanaryController } from '../gateway/control/canary.ts';
 import { CanaryStats } from '../gateway/control/canary-stats.ts';
 import { TrafficStats } from '../gateway/control/traffic-stats.ts';
+import { DrainStats } from '../gateway/control/drain-stats.ts';
+import { DrainReporter } from '../gateway/control/drain.ts';
+import { PinFence } from '../gateway/control/pin-fence.ts';
+import { InFlight } from '../gateway/control/in-flight.ts';
+import { HandoverJobs } from '../gateway/control/handover-jobs.ts';
+import { HandoverRunner } from '../gateway/control/handover-runner.ts';
 import type { DecideEnv } from '../gateway/data/decide.ts';
 import { GatewayError, requestIdOf, sendError } from '../gateway/errors.ts';
 import { adminRouter } from '../routes/admin.ts';
 import { healthRouter } from '../routes/health.ts';
 import { consoleRouter } from '../routes/console.ts';
 import { adminOverviewRouter } from '../routes/admin-overview.ts';
+import { drainRouter } from '../routes/drain.ts';
+import { handoverRouter } from '../routes/handover.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -99,6 +107,9 @@ export function buildApp(deps: AppDeps): Gateway {
   const split = new SplitTracker(metrics, () => live.state, store);
   const canaryStats = new CanaryStats(store);
   const traffic = new TrafficStats(store, Object.keys(config.backends));
+  const drainStats = new DrainStats(store);
+  const inFlight = new InFlight();
+  const fence = new PinFence({ store, pins, log, settle: () => inFlight.settle(3000) });
   // What decide reads, built once for the data path and explain; `state` is read per request.
   const env: DecideEnv = {
     get state() { return live.state; },
@@ -108,13 +119,25 @@ export function buildApp(deps: AppDeps): Gateway {
   const handle = createDataPlane({
     config, env, pins, backends, metrics, log,
     onNewTransaction: (d, s, rules) => split.record(d, s, rules),
-    onAnswered: (backend, status, seconds) => { canaryStats.observe(backend, status, seconds); traffic.observe(backend, status, seconds); },
+    onAnswered(backend, status, seconds, endpoint, pinned) {
+      canaryStats.observe(backend, status, seconds);
+      traffic.observe(backend, status, seconds);
+      if (endpoint === 'create') { if (!pinned && status >= 200 && status < 300) drainStats.observe(backend, 'new'); }
+      else if (endpoint !== undefined && endpoint !== 'unmodelled') drainStats.observe(backend, 'followUp');
+    },
   });
+  const handoverJobs = new HandoverJobs(store, () => Object.keys(config.backends), config.handover.ratePerSecond);
+  const handover = new HandoverRunner({
+    store, jobs: handoverJobs, owner: fence.id, log,
+    batch: { store, backends: config.backends, merchantHeader: config.merchantHeader, fence: (keys) => fence.fence(keys) },
+  });
+  const drain = new DrainReporter({ store, stats: drainStats, state: () => live.state, configured: () => Object.keys(config.backends), now });
   const service = new AdminService({ store, config, live, pins, env, log });
   const canary = new CanaryController({ store, admin: service, stats: canaryStats, metrics, log, tickMs: deps.canaryTickMs });
   let draining = false;
 
-  const dataApp: RequestListener = function merchantApi(req, res) { void handle(req, res); };
+  const track = inFlight.track(handle);
+  const dataApp: RequestListener = function merchantApi(req, res) { void track(req, res); };
 
   const adminApp = express();
   adminApp.disable('x-powered-by');
@@ -122,6 +145,7 @@ export function buildApp(deps: AppDeps): Gateway {
     storeReachable: () => store.ping().then(() => true, () => false),
     rulesLoaded: () => live.loaded,
     draining: () => draining,
+    warnings: () => drain.warnings(),
   }));
   adminApp.get('/metrics', async function metricsEndpoint(_req, res) {
     await split.view().catch(() => {});
@@ -135,19 +159,24 @@ export function buildApp(deps: AppDeps): Gateway {
     authenticate, traffic: () => traffic.read(), rulesVersion: () => (live.loaded ? live.state.rules.version : null),
     breakers: () => Object.fromEntries([...backends].map(([n, b]) => [n, b.breaker.opened ? 'open' : b.breaker.halfOpen ? 'half_open' : 'closed'])),
   }));
+  adminApp.use(drainRouter({ authenticate, drain, flush: () => drainStats.flush() }));
+  adminApp.use(handoverRouter({ authenticate, jobs: handoverJobs }));
   adminApp.use(adminRouter({ service, canary, authenticate, splitView: () => split.view(), log }));
   adminApp.use(function notFound(_req, _res, next) { next(new GatewayError('not_found')); });
   adminApp.use(jsonErrors(log));
 
   return {
     dataApp, adminApp, live, metrics, backends, pins, canary,
-    async start() { await live.start(); split.start(); canaryStats.start(); traffic.start(); canary.run(); },
+    async start() { await live.start(); split.start(); canaryStats.start(); traffic.start(); drainStats.start(); await fence.start(); handover.start(); canary.run(); },
     drain() { draining = true; },
     async stop() {
       live.stop();
       split.stop();
       canaryStats.stop();
       traffic.stop();
+      drainStats.stop();
+      handover.stop();
+      await fence.stop();
       await canary.stop();
       for (const b of backends.values()) b.shutdown();
       if (!deps.metrics) metrics.stop();

@@ -84,6 +84,20 @@ export function createReferenceBackend(opts: ReferenceBackendOptions): Reference
   function admin(method: string, path: string, body: string): Reply {
     if (path === '/_control') return control(method, body);
     if (path === '/_stats') return { status: 200, body: { payments: state.store.paymentCount, requests: state.requests } };
+    // Migration and tests only: payments copied from the other system (issue 16), `{payments: [Payment]}`.
+    if (path === '/_migration/import' && method === 'POST') {
+      const input = parseJsonObject(body);
+      if (!input || !Array.isArray(input.payments)) return fail(400, 'invalid_request', 'expected {payments: [...]}');
+      let imported = 0;
+      for (const p of input.payments) if (state.store.importPayment(p)) imported++;
+      return { status: 200, body: { imported } };
+    }
+    // Migration and tests only: the stored records of some payments, `{merchant, ids}` → `{payments}`.
+    if (path === '/_migration/export' && method === 'POST') {
+      const input = parseJsonObject(body);
+      if (!input || typeof input.merchant !== 'string' || !Array.isArray(input.ids)) return fail(400, 'invalid_request', 'expected {merchant, ids: [...]}');
+      return { status: 200, body: { payments: input.ids.map((id) => state.store.find(input.merchant as string, String(id))).filter(Boolean) } };
+    }
     if (path === '/_health') return { status: 200, body: { status: 'ok', backend: kind } };
     return fail(404, 'unknown_endpoint');
   }

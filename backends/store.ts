@@ -145,6 +145,21 @@ export class PaymentStore {
     return payment;
   }
 
+  /**
+   * Migration and tests only (issue 16): takes in a payment migrated from the
+   * other system, under its own id and order number. False when this backend
+   * already holds that id or order number for the merchant.
+   */
+  importPayment(payment: Payment): boolean {
+    const book = this.#book(payment.merchant);
+    if (book.byId.has(payment.id) || book.byOrder.has(payment.orderNo)) return false;
+    const copy = structuredClone(payment);
+    book.byId.set(copy.id, copy);
+    book.byOrder.set(copy.orderNo, copy);
+    this.#count += 1;
+    return true;
+  }
+
   /** The answer first given to this merchant's Idempotency-Key, if any. */
   recallReply(merchant: string, key: string): StoredReply | undefined {
     return this.#books.get(merchant)?.replies.get(key);

@@ -6,6 +6,7 @@ import type { AbResult } from './ab.ts';
 import type { GrowthPoint } from './growth.ts';
 import type { Machine } from './machine.ts';
 import type { PinMemory, PinRates } from './pins-bench.ts';
+import { renderHandover, type HandoverBench } from './handover-bench.ts';
 import type { ProfileRun, ProfileSummary, Share } from './profile.ts';
 import type { Propagation } from './propagation.ts';
 import type { RunStats } from './stats.ts';
@@ -42,6 +43,7 @@ export interface BenchResults {
   columns: ColumnResult[];
   pins?: { rates: PinRates | Failed; memory: PinMemory | { notMeasured: string } | Failed };
   propagation?: Propagation | Failed;
+  handover?: HandoverBench | Failed;
   growth?: GrowthPoint[] | Failed;
   profile?: { now: ProfileRun | Failed; baseline?: ProfileBaseline; savedAsBaseline?: boolean };
   /** (b) and (c) interleaved, for the c/b ratio. */
@@ -290,6 +292,11 @@ export function renderReport(r: BenchResults): string {
       ]), '', 'Through the real RedisStore from the bench process (one connection, as many commands in flight on it as the concurrency); the Redis figures are bounded by that one client and redis-server sharing the CPUs.', '');
     }
   }
+
+  L.push('## Drain counters and hand-over', '');
+  if (!r.handover) L.push('Not run (skipped).', '');
+  else if (failed(r.handover)) L.push(`Not measured: ${r.handover.error}`, '');
+  else L.push(...renderHandover(r.handover));
 
   L.push('## Rule propagation', '');
   const pr = r.propagation;

@@ -10,7 +10,8 @@
  *   --rate N             BENCH_RATE             paced rate; default half of (b)'s peak
  *   --paced-warmup N     BENCH_PACED_WARMUP     unmeasured seconds at the paced rate before each paced phase (3)
  *   --columns a,b,...    BENCH_COLUMNS          columns to run (a b n c c0 cm d e; cq only when named)
- *   --skip x,y           BENCH_SKIP             phases to skip: tail, lowtail, ratio, heap, gc, logcost, pins, propagation, growth, profile
+ *   --skip x,y           BENCH_SKIP             phases to skip: tail, lowtail, ratio, heap, gc, logcost, pins, handover, propagation, growth, profile
+ *   --handover N         BENCH_HANDOVER_COUNT   transactions handed over in the hand-over phase (20000)
  *   --ratio-rounds N     BENCH_RATIO_ROUNDS     interleaved (b)/(c) peak rounds for the c/b ratio (4)
  *   --tail-rates a,b     BENCH_TAIL_RATES       low rates of the (b)/(c)/(cm) tail section, req/s (300,600)
  *   --tail-columns x,y   BENCH_TAIL_COLUMNS     its columns (b,c,cm; add cq, (c) with the access log off, to see what the log costs in the tail)
@@ -41,6 +42,7 @@ import { measureDecisions, measureGrowthEndToEnd } from './growth.ts';
 import { runPaced, runPeak } from './load.ts';
 import { describeMachine, loadNow } from './machine.ts';
 import { measurePinMemoryIfAvailable, measurePinRates } from './pins-bench.ts';
+import { measureHandover } from './handover-bench.ts';
 import { ensurePrograms, freePort, pruneScratch, ROOT, scratchDir, startRedis, type RedisProc } from './procs.ts';
 import { profileGateway } from './profile.ts';
 import { measurePropagation } from './propagation.ts';
@@ -59,7 +61,7 @@ function settings() {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string' }, warmup: { type: 'string' }, 'paced-warmup': { type: 'string' }, connections: { type: 'string' }, rate: { type: 'string' },
-      columns: { type: 'string' }, skip: { type: 'string' }, pins: { type: 'string' }, changes: { type: 'string' },
+      columns: { type: 'string' }, skip: { type: 'string' }, pins: { type: 'string' }, changes: { type: 'string' }, handover: { type: 'string' },
       'growth-seconds': { type: 'string' }, 'ratio-rounds': { type: 'string' },
       'tail-rates': { type: 'string' }, 'tail-columns': { type: 'string' }, 'tail-rounds': { type: 'string' }, 'tail-seconds': { type: 'string' },
       'heap-seconds': { type: 'string' }, 'heap-rate': { type: 'string' }, 'gc-pins': { type: 'string' }, 'gc-seconds': { type: 'string' }, 'profile-seconds': { type: 'string' }, 'gateway-root': { type: 'string' },
@@ -86,6 +88,7 @@ function settings() {
     columns: list(values.columns, 'BENCH_COLUMNS'),
     skip: new Set(list(values.skip, 'BENCH_SKIP')),
     pinCount: Math.round(num(values.pins, 'BENCH_PIN_COUNT', 1_000_000)),
+    handoverCount: Math.round(num(values.handover, 'BENCH_HANDOVER_COUNT', 20_000)),
     changes: Math.round(num(values.changes, 'BENCH_CHANGES', 100)),
     growthSeconds: num(values['growth-seconds'], 'BENCH_GROWTH_SECONDS', 3),
     ratioRounds: Math.round(num(values['ratio-rounds'], 'BENCH_RATIO_ROUNDS', 4)),
@@ -284,6 +287,11 @@ async function main(): Promise<void> {
     });
     await pinRedis?.child.stop();
     if (pins && !('error' in pins)) results.pins = pins;
+    const handover = await phase('handover', s.skip, async () => {
+      const ho = await startRedis(await freePort(), dir);
+      try { return await measureHandover({ dir, redisUrl: ho.url, pins: 100_000, transactions: s.handoverCount }); } finally { await ho.child.stop(); }
+    });
+    if (handover) results.handover = handover;
     results.propagation = await phase('propagation', s.skip, () => measurePropagation({ dir, redisUrl: redis.url, changes: s.changes }));
     results.growth = await phase('growth', s.skip, async () => {
       const points = measureDecisions();

@@ -2,12 +2,14 @@
 /**
  * cutover: the ops CLI for a Cutover gateway's admin API (SPEC sections 6
  * and 8). Exit codes: 0 done; 1 the gateway refused (its error code and
- * message on stderr) or could not be reached; 2 a wrong command line.
+ * message on stderr) or could not be reached; 2 a wrong command line; 3
+ * (`drain`) a backend that is no longer configured still owns live pins.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AdminClient, ApiError, UsageError, seg } from './client.ts';
 import { readDocument } from './files.ts';
 import * as fmt from './format.ts';
+import { handover } from './handover.ts';
 
 interface Globals { url: string; token?: string; json?: boolean }
 
@@ -125,6 +127,43 @@ for (const action of ['pause', 'resume', 'abort'] as const) {
     .action(async () => print((await client().post(`/admin/canary/${action}`)).body, fmt.canary));
 }
 
+// drain and hand-over (issue 16)
+program.command('drain').description('what each backend still holds and serves; exits 3 while a backend no longer configured owns live pins')
+  .action(async () => {
+    const report = (await client().get('/admin/drain')).body;
+    print(report, fmt.drain);
+    const orphaned = Object.values(report.backends as Record<string, { configured: boolean; livePins: number }>).some((b) => !b.configured && b.livePins > 0);
+    if (orphaned) process.exitCode = 3;
+  });
+
+program.command('handover').description('hand over migrated transactions (CSV with header or JSON lines): freeze, compare both backends, move the pins of those that agree')
+  .argument('<file>', 'merchant,apiVersion,transactionId[,orderId][,idempotencyKey] per line ("-" for stdin)')
+  .option('--from <backend>', 'the backend the transactions live on now')
+  .option('--to <backend>', 'the backend their data was migrated to')
+  .option('--dry-run', 'compare only, move nothing')
+  .option('--job <id>', 'resume sending the file to this job (rows it has are skipped)')
+  .option('--rate <n>', 'transactions per second (default: the gateway\'s)', positiveInt('--rate'))
+  .option('--no-follow', 'return once the rows are sent')
+  .action(async (file: string, o: { from?: string; to?: string; dryRun?: boolean; job?: string; rate?: number; follow: boolean }) => {
+    print(await handover(client(), file, o), fmt.handover);
+  });
+const job = program.command('handover-job').description('one hand-over job: status, steering, reverse, differences');
+job.command('status').argument('<job>', 'job id').action(async (id: string) => print((await client().get(`/admin/handover/${seg(id)}`)).body, fmt.handover));
+for (const action of ['pause', 'resume', 'abort'] as const) {
+  job.command(action).description(`${action} the job`).argument('<job>', 'job id')
+    .action(async (id: string) => print((await client().post(`/admin/handover/${seg(id)}/${action}`)).body, fmt.handover));
+}
+job.command('reverse').description('compare again and move the pins of a completed job back').argument('<job>', 'job id')
+  .action(async (id: string) => print((await client().post(`/admin/handover/${seg(id)}/reverse`)).body, (b) => `reverse job ${b.job} of ${b.reverseOf}`));
+job.command('differences').description('every difference and failure of the job, as CSV').argument('<job>', 'job id')
+  .action(async (id: string) => {
+    const g = program.opts<Globals>();
+    client();
+    const res = await fetch(`${g.url.replace(/\/+$/, '')}/admin/handover/${seg(id)}/differences.csv`, { headers: { authorization: `Bearer ${g.token}` } });
+    if (!res.ok) throw new ApiError(`http_${res.status}`, `differences of ${id}: ${res.status}`, res.status);
+    process.stdout.write(await res.text());
+  });
+
 function explainError(err: ApiError): string {
   const lines = [`cutover: ${err.code}: ${err.message}`];
   if (Array.isArray(err.details)) {
@@ -139,7 +178,7 @@ function explainError(err: ApiError): string {
 async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has already printed the message (or the help that was asked for).

@@ -119,3 +119,25 @@ export function canary(c: any): string {
   }
   return out.join('\n');
 }
+
+/** The drain report: one block per backend, the switch-off warnings last. */
+export function drain(r: { backends: Record<string, any>; warnings: string[] }): string {
+  const lines: string[] = [];
+  for (const [name, b] of Object.entries(r.backends)) {
+    lines.push(`${name}${b.configured ? '' : ' (NOT CONFIGURED)'}: ${b.verdict.toUpperCase()} - ${b.reason}`);
+    lines.push(`  live transactions ${b.livePins}; new: ${b.newTransactions.hour}/h ${b.newTransactions.day}/day; follow-ups: ${b.followUps.hour}/h ${b.followUps.day}/day ${b.followUps.week}/week; last follow-up ${b.lastFollowUpAt ?? 'never'}`);
+    if (b.expiring.length) lines.push(`  expiring: ${b.expiring.map((e: { month: string; pins: number }) => `${e.month} ${e.pins}`).join(', ')}`);
+  }
+  for (const w of r.warnings) lines.push(`WARNING: ${w}`);
+  return lines.join('\n');
+}
+
+/** A hand-over job's status. */
+export function handover(s: any): string {
+  const lines = [`job ${s.job}: ${s.state}${s.dryRun ? ' (dry run)' : ''}, ${s.from} -> ${s.to}`,
+    `  ${s.done}/${s.total} done: moved ${s.moved}, same ${s.same ?? 0}, differing ${s.differing}, failed ${s.failed}; ${s.rate ?? 0}/s`];
+  for (const d of s.differences ?? []) {
+    lines.push(`  ${d.transactionId} (${d.merchant}): ${d.reason ?? (d.differences ?? []).map((f: any) => `${f.field} ${JSON.stringify(f.from)} vs ${JSON.stringify(f.to)}`).join('; ')}`);
+  }
+  return lines.join('\n');
+}

@@ -52,6 +52,8 @@ export interface Config {
     /** A merchant reading nothing of a streamed answer this long is cut off. */
     responseIdleMs: number;
   };
+  /** Hand-over jobs: their default rate, transactions per second. */
+  handover: { ratePerSecond: number };
   admin: { tokens: AdminToken[] };
   logLevel: string;
 }

@@ -30,6 +30,7 @@ export const ERRORS = {
   idempotency_key_mismatch: { status: 422, message: 'This Idempotency-Key was already used with a different request' },
   version_mismatch: { status: 409, message: 'The transaction lives on a backend that does not speak this API version' },
   pin_store_unavailable: { status: 503, message: 'The pin store cannot answer; refusing rather than guessing' },
+  transaction_moving: { status: 503, message: 'The transaction is being handed over to another backend; retry in a second' },
   backend_unavailable: { status: 503, message: 'The backend is unavailable (circuit open)' },
   backend_busy: { status: 503, message: 'Every connection to the backend is busy; try again shortly' },
   backend_timeout: { status: 504, message: 'The backend did not answer in time' },
@@ -44,6 +45,9 @@ export const ERRORS = {
   invalid_canary: { status: 400, message: 'The canary rollout is not valid' },
   canary_conflict: { status: 409, message: 'The canary cannot do that in its current state' },
   store_unavailable: { status: 503, message: 'The store cannot answer' },
+  invalid_handover: { status: 400, message: 'The hand-over request is not valid' },
+  handover_not_found: { status: 404, message: 'No such hand-over job' },
+  handover_conflict: { status: 409, message: 'The hand-over job cannot do that in its current state' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

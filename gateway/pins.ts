@@ -1,7 +1,11 @@
 /**
  * Transaction pins: which backend holds a transaction. Read through an
- * in-process cache (pin-cache.ts; a pin never moves, so a cached pin is
- * always right); a store failure becomes `pin_store_unavailable`, never a guess.
+ * in-process cache (pin-cache.ts); a store failure becomes
+ * `pin_store_unavailable`, never a guess. A pin moves only in a hand-over
+ * (issue 16), which first has every instance drop its cached copy
+ * (control/pin-fence.ts, `forget`); the cache is used only while this
+ * instance is known to every hand-over job (`trustCacheUntil`), and a pin
+ * read while a forget happened, or frozen for a move, is not cached.
  *
  * A create's claim (a pin with a tag, data/claims.ts) may still be released while
  * its create is in flight, so it is cached only once that can no longer
@@ -62,6 +66,10 @@ export class PinService implements PinPort {
   readonly #events: PinEvents;
   readonly #ttlMs: number;
   readonly #claimsFinalAfterMs: number;
+  /** Bumped by every forget: a store answer read across one is not cached (it may predate the move). */
+  #generation = 0;
+  /** Wall-clock ms until which cached pins may be used (Infinity until a fence takes charge). */
+  #trustedUntil = Infinity;
 
   /** `claimsFinalAfterMs`: age after which a claim can no longer be released (default: at once). */
   constructor(store: Store, opts: { cacheSize: number; ttlMs: number; claimsFinalAfterMs?: number; now?: () => number; events?: PinEvents }) {
@@ -83,11 +91,23 @@ export class PinService implements PinPort {
   }
 
   #cached(key: string, now: number): Pin | null {
+    if (this.#trustedUntil <= Date.now()) return null;
     return this.#cache?.get(this.#digest(key), now) ?? null;
   }
 
-  #keep(key: string, pin: Pin, now: number): void {
-    this.#cache?.set(this.#digest(key), pin, now);
+  /** Caches a pin read from the store, unless it is frozen or a forget happened since the read began (`generation`). */
+  #keep(key: string, pin: Pin, now: number, generation = this.#generation): void {
+    if (pin.movingUntil !== undefined || generation !== this.#generation) return;
+    this.#cache?.set(this.#digest(key), { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt, ...(pin.tag === undefined ? {} : { tag: pin.tag }) }, now);
+  }
+
+  /**
+   * Cached pins may be used until `wallClockMs` (control/pin-fence.ts renews
+   * it while this instance is registered with the store); after it, every
+   * lookup asks the store.
+   */
+  trustCacheUntil(wallClockMs: number): void {
+    this.#trustedUntil = wallClockMs;
   }
 
   #timed(op: 'lookup' | 'claim', key: string, started: number): void {
@@ -101,6 +121,7 @@ export class PinService implements PinPort {
 
   /** Drops a locally cached pin (a pin that moved); the next request for it asks the store. */
   forget(key: string): void {
+    this.#generation++;
     this.#cache?.delete(this.#digest(key));
   }
 
@@ -121,6 +142,7 @@ export class PinService implements PinPort {
     if (hit) { this.#events.onPinOp?.('lookup', 'hit'); return hit; }
     let pin: Pin | null;
     const started = performance.now();
+    const generation = this.#generation;
     try {
       pin = await this.#store.getPin(key, now);
     } catch (err) {
@@ -129,7 +151,7 @@ export class PinService implements PinPort {
       this.#timed('lookup', key, started);
     }
     this.#events.onPinOp?.('lookup', pin ? 'found' : 'absent');
-    if (pin && this.#final(pin, now)) this.#keep(key, pin, now);
+    if (pin && this.#final(pin, now)) this.#keep(key, pin, now, generation);
     return pin;
   }
 
@@ -140,6 +162,7 @@ export class PinService implements PinPort {
     if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
     let pin: PinResult;
     const started = performance.now();
+    const generation = this.#generation;
     try {
       pin = await this.#store.pinIfAbsent(key, backend, now, opts.tag);
     } catch (err) {
@@ -148,7 +171,7 @@ export class PinService implements PinPort {
       this.#timed('claim', key, started);
     }
     this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
-    if (this.#final(pin, now)) this.#keep(key, pin, now);
+    if (this.#final(pin, now)) this.#keep(key, pin, now, generation);
     return pin;
   }
 
@@ -165,19 +188,20 @@ export class PinService implements PinPort {
       this.#fail('release', err);
     }
     this.#events.onPinOp?.('release', released ? 'released' : 'kept');
-    if (released) this.forget(key);
+    if (released) this.#cache?.delete(this.#digest(key));
     return released;
   }
 
   async reassert(key: string, backend: string, tag: string): Promise<PinResult> {
     let pin: PinResult;
+    const generation = this.#generation;
     try {
       pin = await this.#store.reassertPin(key, backend, tag, this.#now());
     } catch (err) {
       this.#fail('reassert', err);
     }
     this.#events.onPinOp?.('reassert', pin.created ? 'created' : 'found');
-    if (pin.backend === backend) this.confirm(key, pin);
+    if (pin.backend === backend) this.#keep(key, pin, this.#now(), generation);
     return pin;
   }
 

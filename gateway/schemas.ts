@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 const schemaDir = new URL('../schemas/', import.meta.url);
 const SCHEMA_FILES = [
   'common', 'v1-create-payment', 'v1-refund', 'v2-create-payment', 'v2-refund',
-  'empty-body', 'config', 'ruleset', 'canary', 'merchant-flag', 'merchant-flag-delete', 'rollback',
+  'empty-body', 'config', 'ruleset', 'canary', 'merchant-flag', 'merchant-flag-delete', 'rollback', 'handover',
 ] as const;
 
 export type SchemaId = (typeof SCHEMA_FILES)[number];

@@ -6,6 +6,8 @@ export interface HealthProbe {
   storeReachable(): Promise<boolean>;
   rulesLoaded(): boolean;
   draining(): boolean;
+  /** Switch-off guard warnings of the drain report (they do not make the instance unready). */
+  warnings?(): string[];
 }
 
 export function healthRouter(probe: HealthProbe): Router {
@@ -16,7 +18,11 @@ export function healthRouter(probe: HealthProbe): Router {
   router.get('/readyz', async function readyz(_req, res) {
     const [store, rules] = [await probe.storeReachable(), probe.rulesLoaded()];
     const ready = store && rules && !probe.draining();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', store: store ? 'ok' : 'unreachable', rules: rules ? 'loaded' : 'missing', draining: probe.draining() });
+    const warnings = probe.warnings?.() ?? [];
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not_ready', store: store ? 'ok' : 'unreachable', rules: rules ? 'loaded' : 'missing', draining: probe.draining(),
+      ...(warnings.length ? { warnings } : {}),
+    });
   });
   return router;
 }

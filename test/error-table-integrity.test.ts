@@ -76,6 +76,7 @@ const SENT_ELSEWHERE: Partial<Record<ErrorCode, string>> = {
   backend_busy: 'full-pool-is-503-backend-busy-not-a-breaker-fault.test.ts',
   backend_error: 'get-retried-once-on-same-backend.test.ts',
   idempotency_key_reused: 'decide-refuses-a-reused-key-and-unknown-pins.test.ts',
+  transaction_moving: 'frozen-transaction-answers-503-transaction-moving.test.ts',
 };
 /** Codes never written: the merchant hung up, so there is no one to answer (recorded as 499 in logs and metrics). */
 const NEVER_SENT: ErrorCode[] = ['client_closed_request'];
@@ -216,8 +217,17 @@ test('the admin port answers each refusal with its code', async () => {
     ['version_conflict', () => adminCallOf('PUT', '/admin/rules', rules, { headers: { 'if-match': '"999"' } })],
     ['invalid_canary', () => adminCallOf('PUT', '/admin/canary', '{}')],
     ['canary_conflict', () => adminCallOf('POST', '/admin/canary/pause', '{}')],
+    ['invalid_handover', () => adminCallOf('POST', '/admin/handover', JSON.stringify({ from: 'legacy', to: 'next' }))],
+    ['handover_not_found', () => adminCallOf('GET', '/admin/handover/no-such-job')],
   ];
   for (const [code, send] of cases) assert.equal((await send()).error, code);
+  // A job still receiving its rows cannot be reversed.
+  const admin = (path: string, body: unknown) => fetch(`${stack.gw.adminUrl}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...json } });
+  const open = await admin('/admin/handover', { from: 'legacy', to: 'next', transactions: [], more: true });
+  assert.equal(open.status, 202);
+  const { job } = await open.json() as { job: string };
+  assert.equal((await adminCallOf('POST', `/admin/handover/${job}/reverse`, '{}')).error, 'handover_conflict');
+  assert.equal((await admin(`/admin/handover/${job}/abort`, {})).status, 200);
   await failing(stack.gw.store, 'listAudit', new Error('injected: store down'), async () => {
     assert.equal((await adminCallOf('GET', '/admin/audit')).error, 'store_unavailable');
   });

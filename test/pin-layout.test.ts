@@ -66,6 +66,9 @@ test('a claim token rides inside the integer, a fingerprint after it, and both c
     const key = packPin(code, now, w, layout, `${token}:AbCd-_12`);
     assert.match(key, /^\d+:AbCd-_12$/);
     assert.deepEqual(unpackPin(key, w, layout), { code, pinnedAtSec: now, tag: `${token}:AbCd-_12` });
+    // A hand-over freeze sits between the integer and the fingerprint (pin-moves.ts).
+    const frozen = key.replace(':', '!1800000000123:');
+    assert.deepEqual(unpackPin(frozen, w, layout), { code, pinnedAtSec: now, tag: `${token}:AbCd-_12`, movingUntil: 1_800_000_000_123 });
   }
   assert.throws(() => packPin(1, 1_700_000_123, windowOf(1_700_000_123), layout, 'not-a-token'));
 });

@@ -60,6 +60,41 @@ function contract(label: string, kind: 'memory' | 'redis', open: () => Promise<S
       assert.equal(store.kind, kind);
     });
 
+    test('live transactions are counted by the pin writes; a frozen pin moves once, with its count, only under its freeze', async () => {
+      // Moves run on the wall clock (a freeze is a real second).
+      const T = Math.floor(Date.now() / 1000) * 1000;
+      const live = async () => { const c = await store.pinCounts(T + 1000); return [c.legacy?.live ?? 0, c.next?.live ?? 0]; };
+      const [l0, n0] = await live();
+      for (const k of ['t:count-1', 't:count-2', 't:count-3']) await store.pinIfAbsent(k, 'legacy', T);
+      await store.pinIfAbsent('t:count-1', 'legacy', T); // found, not counted again
+      // Claims with large tokens: their stored integers pass 14 digits, which a move must keep exact.
+      await store.pinIfAbsent('o:M:count-order', 'legacy', T, '2000001'); // an order pin is not a transaction
+      await store.pinIfAbsent('k:M:count-key', 'legacy', T, '2000002:AbCd-_12');
+      assert.deepEqual(await live(), [l0 + 3, n0]);
+
+      const keys = ['t:count-1', 'o:M:count-order', 'k:M:count-key'];
+      const until = Date.now() + 1000;
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['lapsed', 'lapsed', 'lapsed']); // not frozen
+      assert.deepEqual(await store.movePins('freeze', [...keys, 't:count-none'], 'legacy', 'next', until, Date.now()), ['done', 'done', 'done', 'absent']);
+      assert.equal((await store.getPin('t:count-1', T + 1000))!.movingUntil, until);
+      assert.deepEqual(await store.getPin('k:M:count-key', T + 1000), { backend: 'legacy', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000002:AbCd-_12', movingUntil: until });
+      // A claim re-asserted while frozen changes its tag and keeps the freeze.
+      assert.equal((await store.reassertPin('o:M:count-order', 'legacy', '2000003', T + 1000)).tag, '2000003');
+      assert.equal((await store.getPin('o:M:count-order', T + 1000))!.movingUntil, until);
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until + 1, Date.now()), ['lapsed', 'lapsed', 'lapsed']); // another freeze
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['done', 'done', 'done']);
+      assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['already', 'already', 'already']);
+      assert.deepEqual(await store.getPin('t:count-1', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS });
+      assert.deepEqual(await store.getPin('o:M:count-order', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000003' });
+      assert.deepEqual(await store.getPin('k:M:count-key', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000002:AbCd-_12' });
+      // The moved claim is still the one its create holds: its release finds it.
+      assert.equal(await store.releasePin('k:M:count-key', '2000002:AbCd-_12', T + 1000), true);
+      assert.deepEqual(await live(), [l0 + 2, n0 + 1]);
+      // Past their expiry (and the end of its count slice) they are no longer live.
+      const later = await store.pinCounts(T + TTL_MS + 2 * 86_400_000);
+      assert.equal((later.legacy?.live ?? 0) + (later.next?.live ?? 0), 0);
+    });
+
     test('pinIfAbsent pins once; a second claim gets the first backend', async () => {
       const first = await store.pinIfAbsent('t:once', 'legacy', T0);
       assert.deepEqual(first, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, created: true });

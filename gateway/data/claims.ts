@@ -27,7 +27,7 @@ import { MAX_CLAIM_TOKEN } from '../store/pin-layout.ts';
 import type { Logger } from '../log.ts';
 import { pinKey, type PinPort, type PinService } from '../pins.ts';
 import type { Pin, PinResult } from '../store/types.ts';
-import { pinnedTo, type Decision, type DecideEnv, type PinReader, type Subject } from './decide.ts';
+import { notMoving, pinnedTo, type Decision, type DecideEnv, type PinReader, type Subject } from './decide.ts';
 import type { Identified } from './identify.ts';
 import type { UpstreamAnswer } from './proxy.ts';
 
@@ -131,7 +131,7 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
   if (d.wants.order !== undefined) {
     const orderTag = claimToken();
     const byOrder = await claimOrJoin(pins, d.wants.order, d.backend, orderTag);
-    if (!byOrder.created) decision = followOrderPin(env, s, d, byOrder.backend);
+    if (!byOrder.created) decision = followOrderPin(env, s, d, notMoving(byOrder));
     claims.push({ key: d.wants.order, backend: decision.backend, tag: orderTag, created: byOrder.created, pin: byOrder });
   }
   if (d.wants.key !== undefined) {
@@ -140,7 +140,7 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
     const found = await pins.claim(d.wants.key, decision.backend, { tag });
     const refusal = keyRefusal(s, decision.backend, found.backend, found.created ? undefined : fingerprintOf(found.tag));
     // A key that may go ahead (the same request again) joins the claim it found.
-    const byKey = found.created || refusal ? found : await pins.reassert(d.wants.key, found.backend, tag);
+    const byKey = found.created || refusal ? found : await pins.reassert(d.wants.key, notMoving(found), tag);
     claims.push({ key: d.wants.key, backend: decision.backend, tag, created: byKey.created, pin: byKey });
     if (refusal) {
       // Nothing is forwarded: the pins this request just made name a backend that holds nothing.
@@ -159,14 +159,15 @@ export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decisi
  */
 async function claimOrJoin(pins: PinPort, key: string, backend: string, tag: string): Promise<PinResult> {
   const found = await pins.claim(key, backend, { tag });
-  return found.created ? found : pins.reassert(key, found.backend, tag);
+  // A claim being handed over is not joined: the create is answered 503 transaction_moving.
+  return found.created ? found : pins.reassert(key, notMoving(found), tag);
 }
 
 /** The claim stage read-only, for explain: the decision the claims would leave, writing nothing. */
 export async function previewClaims(pins: PinReader, env: DecideEnv, s: Subject, d: Decision): Promise<Decision> {
   if (!d.wants) return d;
   const order = d.wants.order === undefined ? null : await pins.lookup(d.wants.order);
-  const decision = order ? followOrderPin(env, s, d, order.backend) : d;
+  const decision = order ? followOrderPin(env, s, d, notMoving(order)) : d;
   if (d.wants.key !== undefined) {
     const key = await pins.lookup(d.wants.key);
     const refusal = key && keyRefusal(s, decision.backend, key.backend, fingerprintOf(key.tag));

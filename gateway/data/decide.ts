@@ -8,6 +8,7 @@ import { speaks, type BackendConfig } from '../config.ts';
 import { GatewayError } from '../errors.ts';
 import type { Identified } from './identify.ts';
 import { pinKey, type PinPort } from '../pins.ts';
+import type { Pin } from '../store/types.ts';
 import type { CompiledRules, RouteInput } from '../rules.ts';
 
 /** The routing state the control plane swaps atomically: one compiled ruleset and the flags. */
@@ -63,6 +64,19 @@ export interface Decision {
 /** The rules' input for a request. */
 export function routeInput(s: Subject): RouteInput {
   return { apiVersion: s.t.apiVersion, merchant: s.merchant, method: s.method, path: s.t.path, orderId: s.orderId, header: s.header };
+}
+
+/**
+ * The backend of a pin, unless a hand-over (issue 16) has frozen it: then 503
+ * transaction_moving until the freeze ends (at most a second), since its
+ * backend is about to change. The freeze comes with the pin in the same store
+ * round trip.
+ */
+export function notMoving(pin: Pin): string {
+  if (pin.movingUntil !== undefined && pin.movingUntil > Date.now()) {
+    throw new GatewayError('transaction_moving', { headers: { 'retry-after': '1' } });
+  }
+  return pin.backend;
 }
 
 /** Where a request whose transaction is pinned to `backend` goes, or why it is refused. */
@@ -134,13 +148,13 @@ export async function decide(env: DecideEnv, s: Subject): Promise<Decision> {
     }
     case 'get': case 'refund': case 'close': {
       const { pin, failed } = await lookupOrFail(env, pinKey.transaction(t.transactionId!));
-      const d = pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, t.transactionId, failed);
+      const d = pin ? pinnedTo(env, s, notMoving(pin)) : unpinned(env, s, t.transactionId, failed);
       // A v2 POST carries an Idempotency-Key: the same key back with another request is refused (SPEC 10).
       return s.idempotencyKey === undefined ? d : { ...d, wants: { key: pinKey.idempotency(s.merchant, s.idempotencyKey) } };
     }
     case 'query': {
       const { pin, failed } = await lookupOrFail(env, pinKey.order(s.merchant, s.orderId!));
-      return pin ? pinnedTo(env, s, pin.backend) : unpinned(env, s, undefined, failed);
+      return pin ? pinnedTo(env, s, notMoving(pin)) : unpinned(env, s, undefined, failed);
     }
     case 'unmodelled':
       return chooseNew(env, s);

@@ -30,8 +30,8 @@ export interface DataPlaneDeps {
   log: Logger;
   /** Called for each new transaction a rule placed (effective split view), with the rules that decided it. */
   onNewTransaction?(decision: Decision, subject: Subject, rules: CompiledRules): void;
-  /** Called for every answered request that was routed to a backend (canary gates). */
-  onAnswered?(backend: string, status: number, seconds: number): void;
+  /** Called for every answered request that was routed to a backend (canary gates, traffic, drain counts). */
+  onAnswered?(backend: string, status: number, seconds: number, endpoint?: Identified['endpoint'], pinned?: boolean): void;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
@@ -149,7 +149,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const apiVersion = t?.apiVersion ?? 'none';
     metrics.requests.inc({ backend, api_version: apiVersion, reason: decision?.reason ?? 'refused', status_class: statusClass(status) });
     metrics.requestDuration.observe({ api_version: apiVersion, backend }, seconds);
-    if (decision) deps.onAnswered?.(decision.backend, status, seconds);
+    if (decision) deps.onAnswered?.(decision.backend, status, seconds, t?.endpoint, decision.pinned);
     logRequest(log, {
       requestId: ex.requestId, merchant: ex.merchant, method: ex.req.method, path: t?.path, apiVersion: t?.apiVersion, endpoint: t?.endpoint,
       backend: decision?.backend, reason: decision?.reason, status, durationMs: Math.round(seconds * 10000) / 10,

@@ -9,6 +9,9 @@ import {
   type AuditEntry, type ChangeEvent, type MerchantFlag, type Pin, type PinResult,
   type RulesetMeta, type Store, type StoredRuleset,
 } from './types.ts';
+import { defaultLayout } from './pin-layout.ts';
+import { isTransactionKey, sliceOf, sliceSeconds, tally, type BackendPinCount } from './pin-counts.ts';
+import type { MoveOutcome } from './pin-moves.ts';
 
 /** Entries a sweep looks at per call: expired entries go in bounded steps, never in one long pass. */
 const SWEEP_STEP = 16;
@@ -35,7 +38,10 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #pins = new Map<string, { backend: string; pinnedAt: number; tag?: string }>();
+  readonly #pins = new Map<string, { backend: string; pinnedAt: number; tag?: string; movingUntil?: number }>();
+  /** Live transactions per backend and expiry slice (pin-counts.ts), kept by the calls that write and move pins. */
+  readonly #counts = new Map<string, Map<number, number>>();
+  readonly #slice: number;
   readonly #versions: StoredRuleset[] = [];
   readonly #flags = new Map<string, MerchantFlag>();
   readonly #audit: AuditEntry[] = [];
@@ -50,6 +56,7 @@ export class MemoryStore implements Store {
   constructor(opts: { pinTtlMs: number; now?: () => number }) {
     this.#ttlMs = opts.pinTtlMs;
     this.#now = opts.now ?? Date.now;
+    this.#slice = sliceSeconds(defaultLayout(Math.max(1, Math.ceil(opts.pinTtlMs / 1000))));
     this.#events.setMaxListeners(0);
   }
 
@@ -60,7 +67,18 @@ export class MemoryStore implements Store {
     if (!p) return null;
     const expiresAt = p.pinnedAt + this.#ttlMs;
     if (expiresAt <= now) { this.#pins.delete(key); return null; }
-    return p.tag === undefined ? { backend: p.backend, pinnedAt: p.pinnedAt, expiresAt } : { backend: p.backend, pinnedAt: p.pinnedAt, expiresAt, tag: p.tag };
+    const pin: Pin = { backend: p.backend, pinnedAt: p.pinnedAt, expiresAt };
+    if (p.tag !== undefined) pin.tag = p.tag;
+    if (p.movingUntil !== undefined) pin.movingUntil = p.movingUntil;
+    return pin;
+  }
+
+  #count(key: string, backend: string, pinnedAt: number, n: number): void {
+    if (!isTransactionKey(key)) return;
+    const slice = sliceOf(Math.floor((pinnedAt + this.#ttlMs) / 1000), this.#slice);
+    let m = this.#counts.get(backend);
+    if (!m) this.#counts.set(backend, m = new Map());
+    m.set(slice, (m.get(slice) ?? 0) + n);
   }
 
   async pinIfAbsent(key: string, backend: string, now: number, tag?: string): Promise<PinResult> {
@@ -69,6 +87,7 @@ export class MemoryStore implements Store {
     // Every write also sweeps a few pins past their TTL, so that the map holds live pins only.
     this.#pinSweep.step((p) => p.pinnedAt + this.#ttlMs <= now);
     this.#pins.set(key, tag === undefined ? { backend, pinnedAt: now } : { backend, pinnedAt: now, tag });
+    this.#count(key, backend, now, 1);
     return { backend, pinnedAt: now, expiresAt: now + this.#ttlMs, ...(tag === undefined ? {} : { tag }), created: true };
   }
 
@@ -83,12 +102,44 @@ export class MemoryStore implements Store {
     const existing = this.#live(key, now);
     if (!existing) return this.pinIfAbsent(key, backend, now, tag);
     if (existing.backend !== backend) return { ...existing, created: false };
-    this.#pins.set(key, { backend, pinnedAt: existing.pinnedAt, tag });
+    // The tag changes; the pin's age and any hand-over freeze stay (as in CLAIM_SCRIPT).
+    this.#pins.set(key, { ...this.#pins.get(key)!, tag });
     return { ...existing, tag, created: false };
   }
 
   async getPin(key: string, now: number): Promise<Pin | null> {
     return this.#live(key, now);
+  }
+
+  async movePins(op: 'freeze' | 'move' | 'thaw', keys: readonly string[], from: string, to: string, untilMs: number, now: number): Promise<MoveOutcome[]> {
+    return keys.map((key): MoveOutcome => {
+      const pin = this.#live(key, now);
+      if (!pin) return 'absent';
+      const p = this.#pins.get(key)!;
+      if (p.backend !== from) return op === 'move' && p.backend === to && p.movingUntil === undefined ? 'already' : 'elsewhere';
+      if (op === 'freeze') { p.movingUntil = untilMs; return 'done'; }
+      if (p.movingUntil !== untilMs || (op === 'move' && untilMs <= now)) return 'lapsed';
+      delete p.movingUntil;
+      if (op === 'move') {
+        p.backend = to;
+        this.#count(key, from, p.pinnedAt, -1);
+        this.#count(key, to, p.pinnedAt, 1);
+      }
+      return 'done';
+    });
+  }
+
+  async pinCounts(now: number): Promise<Record<string, BackendPinCount>> {
+    const out: Record<string, BackendPinCount> = {};
+    const nowSec = Math.floor(now / 1000);
+    for (const [backend, slices] of this.#counts) {
+      for (const [slice, n] of slices) {
+        // Slices past their end go, so that the map holds live counts only.
+        if ((slice + 1) * this.#slice <= nowSec) slices.delete(slice);
+        else tally(out, backend, slice, n, this.#slice, nowSec);
+      }
+    }
+    return out;
   }
 
   async getRules(): Promise<StoredRuleset | null> {
@@ -190,6 +241,13 @@ export class MemoryStore implements Store {
     this.#counterSweep.step((c) => c.until <= now);
     const c = this.#counters.get(name);
     return c && c.until > now ? { ...c.fields } : {};
+  }
+
+  async raiseCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void> {
+    const now = this.#now();
+    let c = this.#counters.get(name);
+    if (!c || c.until <= now) { c = { until: now + ttlMs, fields: {} }; this.#counters.set(name, c); }
+    for (const [k, v] of Object.entries(fields)) c.fields[k] = Math.max(c.fields[k] ?? -1, v);
   }
 
   /** How many pins and counter windows the store holds, expired ones not yet swept included. */

@@ -18,6 +18,8 @@
  * Lua's doubles, still an integer in the hash: 4 bytes more than a bare
  * pin); a key's 8-character request fingerprint follows after a colon, which
  * makes the value a string (bench/pin-memory.ts gives the bytes each costs).
+ * While a hand-over moves the pin, its freeze `!<untilMs>` sits between the
+ * integer and the colon (pin-moves.ts): `<n>[!<untilMs>][:<fingerprint>]`.
  *
  * Size: a pin costs about 29 bytes of Redis memory while the hashes hold a
  * few dozen pins each (bench/pin-memory.ts). A hash past
@@ -73,7 +75,7 @@ export function windowKey(prefix: string, bucket: number, window: number): strin
  * ARGV: field, nowSec, ttlSeconds, windowSeconds, window of KEYS[1], then the
  * script's own.
  */
-const FIND_LIVE = `
+export const FIND_LIVE = `
 local field = ARGV[1]
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
@@ -92,13 +94,14 @@ end
 
 /**
  * Lua: find a live pin (see FIND_LIVE); optionally create it in the current
- * window when absent. Own ARGV: [valueToSet, expireInSeconds].
- * Returns the stored value and the window it was found in, or nil.
+ * window when absent. Own ARGV: [valueToSet, expireInSeconds, countKey?, countField?]:
+ * a transaction's pin also adds one to its backend's count (pin-counts.ts). Returns the stored value and the window it was found in, or nil.
  */
 export const PIN_SCRIPT = `${FIND_LIVE}
 if foundV then return {foundV, foundW} end
 if ARGV[6] then
   redis.call('HSET', KEYS[2], field, ARGV[6])
+  if ARGV[9] then redis.call('HINCRBY', ARGV[8], ARGV[9], 1) end
   redis.call('EXPIRE', KEYS[2], ARGV[7])
   return {ARGV[6], first - 1, 1}
 end
@@ -111,7 +114,7 @@ return nil
  * tag; returns 1 if deleted, else 0.
  * 'reassert', token, fingerprint, backendCode, valueToSet, expireInSeconds: creates the
  * pin when absent (created flag 1); on the same backend puts the tag on it, its age
- * unchanged; a pin on another backend is left. Returns the value that holds and its window.
+ * and any hand-over freeze unchanged; a pin on another backend is left. Returns the value that holds and its window.
  */
 export const CLAIM_SCRIPT = `${FIND_LIVE}
 local SHIFT = 4294967296
@@ -133,7 +136,7 @@ if not foundV then
 end
 local packed = tonumber(string.match(foundV, '^%d+')) % SHIFT
 if packed % 64 ~= tonumber(ARGV[9]) then return {foundV, foundW} end
-local v = string.format('%.0f', packed + tonumber(ARGV[7]) * SHIFT)
+local v = string.format('%.0f', packed + tonumber(ARGV[7]) * SHIFT) .. (string.match(foundV, '^%d+(!%d+)') or '')
 if ARGV[8] ~= '' then v = v .. ':' .. ARGV[8] end
 redis.call('HSET', foundKey, field, v)
 return {v, foundW}
@@ -166,13 +169,20 @@ export function packPin(code: number, nowSec: number, window: number, layout: Pi
   return fingerprint === '' ? n : `${n}:${fingerprint}`;
 }
 
-/** Unpacks a stored value into a backend code, creation time (seconds) and the claim's tag, if any. */
-export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number; tag?: string } {
-  const colon = value.indexOf(':');
-  const n = Number(colon < 0 ? value : value.slice(0, colon));
+/**
+ * Unpacks a stored value `<n>[!<untilMs>][:<fingerprint>]` into a backend
+ * code and creation time (the low 32 bits of n), the claim's tag (its token
+ * above them, with the fingerprint) and the freeze of a hand-over
+ * (pin-moves.ts), if any.
+ */
+export function unpackPin(value: string, window: number, layout: PinLayout): { code: number; pinnedAtSec: number; tag?: string; movingUntil?: number } {
+  const m = /^(\d+)(?:!(\d+))?(?::(.*))?$/s.exec(value);
+  if (!m) throw new Error(`unreadable pin value ${JSON.stringify(value)}`);
+  const n = Number(m[1]);
   const packed = n % TOKEN_SHIFT;
   const token = Math.floor(n / TOKEN_SHIFT);
-  const out = { code: packed % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(packed / MAX_BACKEND_CODES) };
-  if (token === 0) return out;
-  return { ...out, tag: colon < 0 ? String(token) : `${token}:${value.slice(colon + 1)}` };
+  const out: { code: number; pinnedAtSec: number; tag?: string; movingUntil?: number } = { code: packed % MAX_BACKEND_CODES, pinnedAtSec: window * layout.windowSeconds + Math.floor(packed / MAX_BACKEND_CODES) };
+  if (token !== 0) out.tag = m[3] === undefined ? String(token) : `${token}:${m[3]}`;
+  if (m[2] !== undefined) out.movingUntil = Number(m[2]);
+  return out;
 }

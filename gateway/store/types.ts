@@ -4,14 +4,21 @@
  * and the embedded in-memory store (one instance, for the demo and tests).
  */
 import type { Ruleset } from '../rules.ts';
+import type { BackendPinCount } from './pin-counts.ts';
+import type { MoveOutcome } from './pin-moves.ts';
+
+export type { BackendPinCount } from './pin-counts.ts';
+export type { MoveOutcome } from './pin-moves.ts';
 
 /**
- * Where a transaction lives. Pins never move; they expire `ttl` after `pinnedAt`.
+ * Where a transaction lives. A pin moves only in a verified hand-over (issue
+ * 16), which freezes it first: `movingUntil` (ms) while frozen, read in the
+ * same round trip as the pin. Pins expire `ttl` after `pinnedAt`.
  * `tag`: set by the claim that wrote the pin (a create's claim token, with the
  * request fingerprint for an idempotency key; see gateway/data/claims.ts); absent on
  * pins that are never released (transaction ids).
  */
-export interface Pin { backend: string; pinnedAt: number; expiresAt: number; tag?: string }
+export interface Pin { backend: string; pinnedAt: number; expiresAt: number; tag?: string; movingUntil?: number }
 
 /** Result of a set-if-absent pin: the pin that holds now, and whether this call made it. */
 export interface PinResult extends Pin { created: boolean }
@@ -46,7 +53,14 @@ export interface AuditEntry {
 }
 
 /** A change another instance must learn about; carried by pub/sub. */
-export interface ChangeEvent { kind: 'rules' | 'flags' | 'canary'; version?: number; merchant?: string }
+export interface ChangeEvent {
+  kind: 'rules' | 'flags' | 'canary' | 'pins';
+  version?: number;
+  merchant?: string;
+  /** kind 'pins': pin keys every instance must drop from its cache, then acknowledge under `fence` (control/pin-fence.ts). */
+  keys?: string[];
+  fence?: string;
+}
 
 /** The ruleset changed since the caller read it (`If-Match` was stale). */
 export class VersionConflictError extends Error {
@@ -79,6 +93,15 @@ export interface Store {
   reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult>;
   /** The live pin of `key`, or null. */
   getPin(key: string, now: number): Promise<Pin | null>;
+  /**
+   * Hand-over steps on each key (gateway/store/pin-moves.ts): `freeze` a pin on
+   * `from` until `untilMs`; `move` a pin still frozen with that `untilMs` to
+   * `to` (its age, tag and transaction count go with it); `thaw` it. Outcomes
+   * in key order.
+   */
+  movePins(op: 'freeze' | 'move' | 'thaw', keys: readonly string[], from: string, to: string, untilMs: number, now: number): Promise<MoveOutcome[]>;
+  /** Live transactions per backend name, counted by the calls that write and move pins (pin-counts.ts). */
+  pinCounts(now: number): Promise<Record<string, BackendPinCount>>;
 
   getRules(): Promise<StoredRuleset | null>;
   getRulesVersion(version: number): Promise<StoredRuleset | null>;
@@ -114,6 +137,8 @@ export interface Store {
   /** Adds to counters of one time window (metrics shared across instances). */
   addCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void>;
   readCounters(name: string): Promise<Record<string, number>>;
+  /** Raises counters of one window to the given values where they are lower (last-seen times). */
+  raiseCounters(name: string, fields: Record<string, number>, ttlMs: number): Promise<void>;
 
   close(): Promise<void>;
 }
