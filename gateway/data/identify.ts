@@ -66,6 +66,9 @@ export function parseTarget(rawUrl: string): { path: string; search: string } {
   // No percent-encoded octet at all (issue 13): a backend that decodes "%32" reads another
   // path than the one the gateway matched, pinned and validated. No path this API serves needs one.
   if (path.includes('%')) throw new GatewayError('encoded_path', { message: 'The path must not contain "%": percent-encoded octets are not accepted' });
+  // No ";" either: Tomcat and Spring strip ";params" from every segment, so "/api/v1/echo/..;/payments/T/refund"
+  // is an unmodelled path here and the refund endpoint there. No path this API serves needs one.
+  if (path.includes(';')) throw new GatewayError('path_parameter', { message: 'The path must not contain ";": path parameters are not accepted' });
   if (UNSAFE_PATH.test(path)) throw new GatewayError('bad_request', { message: 'The path contains a forbidden sequence' });
   return { path, search: q === -1 ? '' : rawUrl.slice(q + 1) };
 }
