@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 import { checkJsonMediaType, parseJson, readRaw } from './body.ts';
 import { decide, type Decision, type DecideEnv, type Subject } from './decide.ts';
 import { GatewayError, requestIdOf, sendError } from '../errors.ts';
-import { headerValue, singleHeader } from './headers.ts';
+import { headerValue, refuseUnderscoredRouted, singleHeader } from './headers.ts';
 import { identify, MERCHANT_ID, queryOrderId, type Identified } from './identify.ts';
 import { check } from '../schemas.ts';
 import { statusClass, type Metrics } from '../metrics.ts';
@@ -91,6 +91,7 @@ interface Exchange {
 export function createDataPlane(deps: DataPlaneDeps) {
   const { config, env, pins, backends, metrics, log } = deps;
   const unmodelledMethods: ReadonlySet<string> = new Set(config.unmodelled.methods);
+  const routedHeaders = [config.merchantHeader.toLowerCase(), 'idempotency-key'];
 
   /** Stage "receive": a request id (the caller's when well-formed), and recording once the answer is out. */
   function receive(req: IncomingMessage, res: ServerResponse): Exchange {
@@ -107,6 +108,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
   function identifyRequest(ex: Exchange): { t: Identified; merchant: string; idempotencyKey?: string } {
     const { req } = ex;
     const t = ex.t = identify(req.method ?? 'GET', req.url ?? '/', unmodelledMethods);
+    refuseUnderscoredRouted(req, routedHeaders);
     const merchant = ex.merchant = singleHeader(req, config.merchantHeader, MERCHANT_ID);
     if (merchant === undefined) throw new GatewayError('missing_merchant', { message: `The ${config.merchantHeader} header is required` });
     const idempotencyKey = singleHeader(req, 'idempotency-key', IDEMPOTENCY_KEY);

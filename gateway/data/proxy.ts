@@ -57,9 +57,26 @@ const KEPT = new Set(['host', 'content-length', 'content-type', 'x-request-id', 
  * (RFC 7239) and `X-Real-IP` are dropped, not rewritten: the gateway speaks
  * one vocabulary, X-Forwarded-*, so a backend that reads either of the others
  * never sees a merchant's claim about its own address, and the peer is always
- * the last X-Forwarded-For entry.
+ * the last X-Forwarded-For entry. Every other client `X-Forwarded-*` (Prefix,
+ * Uri, Scheme, Ssl, Server...) is dropped too (`x-forwarded-` prefix below):
+ * frameworks build redirect targets, the scheme and the path from them.
  */
-const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'forwarded', 'x-real-ip']);
+const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-request-id', 'forwarded', 'x-real-ip', 'via']);
+/**
+ * Client headers that backends read as the client's address or as another
+ * method or path than the one the gateway identified and validated (method
+ * overrides, IIS/Symfony URL rewrites): never forwarded.
+ */
+const NOT_FORWARDED = new Set([
+  'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip',
+  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method', 'x-original-url', 'x-rewrite-url',
+]);
+/**
+ * RFC 9110 7.6.3: an HTTP-to-HTTP gateway MUST send Via in each request it
+ * forwards; the merchant's Via entries are kept before it. Answers get none
+ * (a MAY there), so merchants learn nothing of the path inside.
+ */
+const VIA = '1.1 cutover';
 const MAX_BUFFERED = 1 << 20;
 const NONE: readonly string[] = [];
 
@@ -73,9 +90,11 @@ function connectionTokens(value: string | string[] | undefined): string[] {
  * The merchant's headers as the backend gets them, as a flat name/value
  * list: without hop-by-hop headers, those named in Connection, the gateway's
  * own X-Cutover-* (a merchant must not speak for the gateway) and the
- * merchant's framing (the pool sets Content-Length from the body it sends).
+ * merchant's framing (the pool sets Content-Length from the body it sends),
+ * the address, method and URL claims of NOT_FORWARDED, and any name with "_".
  * X-Forwarded-For gets the real peer appended, so its last entry is always
- * true; the other X-Forwarded-* are the gateway's to set. Host names the backend.
+ * true; the other X-Forwarded-* are the gateway's to set; Via gets the
+ * gateway's entry. Host names the backend.
  */
 function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: string, requestId: string): string[] {
   const h = req.headers;
@@ -84,10 +103,15 @@ function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: 
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name.startsWith('x-cutover-') || named.includes(name)) continue;
+    // An "_" in a name: CGI/WSGI servers read "X_Forwarded_For" as X-Forwarded-For. The routed
+    // ones are refused before this (headers.ts underscoredRoutedHeader); the rest go where nginx
+    // sends them by default (underscores_in_headers off): nowhere.
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || NOT_FORWARDED.has(name) || name.startsWith('x-forwarded-')
+      || name.startsWith('x-cutover-') || name.includes('_') || named.includes(name)) continue;
     out.push(raw[i], raw[i + 1]);
   }
-  out.push('host', host, 'x-request-id', requestId);
+  const via = h.via;
+  out.push('host', host, 'x-request-id', requestId, 'via', via === undefined || via === '' ? VIA : `${via}, ${VIA}`);
   const peer = req.socket.remoteAddress;
   const given = h['x-forwarded-for'] as string | undefined;
   if (peer !== undefined) out.push('x-forwarded-for', given ? `${given}, ${peer}` : peer);
