@@ -24,6 +24,8 @@ export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders;
 
 export interface SendOptions {
   body?: Buffer;
+  /** The request target the backend receives (the validated path and query, identify.ts forwardedTarget). */
+  target: string;
   requestId: string;
   /** Buffer the whole answer (creates and queries, whose transaction id is pinned) instead of streaming it. */
   buffered: boolean;
@@ -313,7 +315,7 @@ export class BackendProxy {
       };
       try {
         this.#pool.dispatch({
-          method: req.method as Dispatcher.HttpMethod, path: req.url!,
+          method: req.method as Dispatcher.HttpMethod, path: opts.target,
           headers: outgoingHeaders(req, this.#keep, this.#host, opts.requestId),
           body: opts.body && opts.body.length > 0 ? opts.body : null,
         }, handler);
