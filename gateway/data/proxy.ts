@@ -20,7 +20,17 @@ import { GatewayError } from '../errors.ts';
 import { parseHost } from './headers.ts';
 
 /** What the backend answered: the status always; headers and body when buffered. */
-export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }
+export interface UpstreamAnswer {
+  status: number;
+  headers?: IncomingHttpHeaders;
+  body?: Buffer;
+  /**
+   * Streamed answers: settles when the body is over. Rejects with a GatewayError when the
+   * backend broke or stalled mid-body (a backend fault); resolves when the body ended or the
+   * merchant left or stopped reading (not the backend's doing).
+   */
+  streamEnd?: Promise<void>;
+}
 
 export interface SendOptions {
   body?: Buffer;
@@ -217,6 +227,10 @@ export class BackendProxy {
       let lateTimer: NodeJS.Timeout | undefined;
       /** Runs while a streamed answer waits for a merchant who reads nothing. */
       let idleTimer: NodeJS.Timeout | undefined;
+      /** Runs while a streamed answer waits for the backend's next chunk, unless the gateway paused it. */
+      let upstreamTimer: NodeJS.Timeout | undefined;
+      /** Settles `streamEnd`: with the backend's fault, or without one. */
+      let endStream: (fault?: GatewayError) => void = () => {};
       const stop = (why: Error) => { if (controller) controller.abort(why); else stopped ??= why; };
       const settle = (answer: UpstreamAnswer | null, err?: GatewayError) => {
         if (settled) return;
@@ -224,7 +238,10 @@ export class BackendProxy {
         res.off('close', onClose);
         if (answer) resolve(answer); else reject(err);
       };
-      const finish = () => { over = true; clearTimeout(timer); clearTimeout(lateTimer); clearTimeout(queueTimer); clearTimeout(idleTimer); };
+      const finish = () => {
+        over = true;
+        clearTimeout(timer); clearTimeout(lateTimer); clearTimeout(queueTimer); clearTimeout(idleTimer); clearTimeout(upstreamTimer);
+      };
       const fail = (err: unknown) => { finish(); settle(null, mapUpstreamError(err, ctx)); };
       /**
        * Still queued for a connection of a full pool: the backend has not seen the
@@ -258,6 +275,24 @@ export class BackendProxy {
       }
       res.once('close', onClose);
 
+      /**
+       * A streamed answer whose backend sends nothing for `timeoutMs` (its head sent, its
+       * body stalled) would hold the merchant and a pool connection for ever: the merchant's
+       * connection is cut, so that the answer never looks whole, the pool connection is
+       * dropped, and the stall counts as a backend fault. Re-armed on every chunk; not
+       * running while the gateway itself holds the backend back for a slow merchant.
+       */
+      const awaitBackend = (c: Dispatcher.DispatchController) => {
+        clearTimeout(upstreamTimer);
+        if (over) return;
+        upstreamTimer = setTimeout(() => {
+          finish();
+          endStream(new GatewayError('backend_timeout', { message: `Backend "${this.name}" sent nothing for ${ctx.timeoutMs} ms mid-answer` }));
+          c.abort(new Error('the backend stalled mid-answer'));
+          res.destroy();
+        }, ctx.timeoutMs);
+      };
+
       const chunks: Buffer[] = [];
       let size = 0;
       let status = 502;
@@ -276,24 +311,33 @@ export class BackendProxy {
           // The head is written here, so that the backend's Connection and Keep-Alive
           // never decide the merchant's connection.
           res.writeHead(status, answerHead(headers, opts.head ?? NONE));
-          settle({ status });
+          const streamEnd = new Promise<void>((ok, ko) => { endStream = (fault) => (fault ? ko(fault) : ok()); });
+          streamEnd.catch(() => {});
+          settle({ status, streamEnd });
           // Backpressure: a slow merchant pauses the backend's connection; one who reads
           // nothing for responseIdleMs is cut off, so that the connection goes back to the
           // pool (issue 13). A merchant who hangs up mid-answer frees it at once.
-          res.on('drain', () => { clearTimeout(idleTimer); idleTimer = undefined; c.resume(); });
-          res.once('close', () => { if (!over && !res.writableFinished) c.abort(new Error('the merchant hung up')); });
+          res.on('drain', () => { clearTimeout(idleTimer); idleTimer = undefined; c.resume(); awaitBackend(c); });
+          res.once('close', () => {
+            if (over || res.writableFinished) return;
+            endStream();
+            c.abort(new Error('the merchant hung up'));
+          });
+          awaitBackend(c);
         },
         onResponseData(c, chunk) {
           if (!buffered) {
-            if (res.destroyed) c.abort(new Error('the merchant is gone'));
-            else if (!res.write(chunk)) {
-              c.pause();
-              idleTimer ??= setTimeout(() => {
-                finish();
-                c.abort(new Error(`the merchant read nothing for ${responseIdleMs} ms`));
-                res.destroy();
-              }, responseIdleMs);
-            }
+            if (res.destroyed) { endStream(); c.abort(new Error('the merchant is gone')); return; }
+            if (res.write(chunk)) { awaitBackend(c); return; }
+            // Paused by the gateway: the backend's silence is then not the backend's doing.
+            c.pause();
+            clearTimeout(upstreamTimer);
+            idleTimer ??= setTimeout(() => {
+              finish();
+              endStream();
+              c.abort(new Error(`the merchant read nothing for ${responseIdleMs} ms`));
+              res.destroy();
+            }, responseIdleMs);
             return;
           }
           size += chunk.length;
@@ -302,14 +346,19 @@ export class BackendProxy {
         },
         onResponseEnd() {
           finish();
-          if (!buffered) { res.end(); return; }
+          if (!buffered) { endStream(); res.end(); return; }
           const whole = { status, headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
           if (settled) opts.onLateAnswer?.(whole); else settle(whole);
         },
         onResponseError(_c, err) {
           // A streamed answer already begun: cut the merchant's connection, so that a
           // truncated answer never looks whole.
-          if (!buffered && settled && !over) { finish(); res.destroy(); return; }
+          if (!buffered && settled && !over) {
+            finish();
+            endStream(mapUpstreamError(err, ctx));
+            res.destroy();
+            return;
+          }
           fail(err);
         },
       };
