@@ -156,7 +156,7 @@ export function buildApp(deps: AppDeps): Gateway {
   const authenticate = createAuthenticator(config.admin.tokens);
   adminApp.use(consoleRouter());
   adminApp.use(adminOverviewRouter({
-    authenticate, traffic: () => traffic.read(), rulesVersion: () => (live.loaded ? live.state.rules.version : null),
+    authenticate, log, traffic: () => traffic.read(), rulesVersion: () => (live.loaded ? live.state.rules.version : null),
     breakers: () => Object.fromEntries([...backends].map(([n, b]) => [n, b.breaker.opened ? 'open' : b.breaker.halfOpen ? 'half_open' : 'closed'])),
   }));
   adminApp.use(drainRouter({ authenticate, drain, flush: () => drainStats.flush() }));

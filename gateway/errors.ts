@@ -24,6 +24,7 @@ export const ERRORS = {
   method_not_allowed: { status: 405, message: 'Method not allowed on this endpoint' },
   unknown_endpoint: { status: 404, message: 'No such endpoint under /api/vN/payments' },
   encoded_path: { status: 400, message: 'The path must not contain percent-encoded octets' },
+  path_parameter: { status: 400, message: 'The path must not contain ";"' },
   invalid_host: { status: 400, message: 'Exactly one valid Host header is required' },
   unsupported_content_encoding: { status: 415, message: 'Content-Encoding is not accepted on this endpoint' },
   idempotency_key_reused: { status: 409, message: 'This Idempotency-Key was already used for another order on another backend' },

@@ -2,15 +2,12 @@
  * The admin API (SPEC 6) on the admin port. Every call needs a Bearer token;
  * writes need a token that is not read-only.
  */
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type Request } from 'express';
 import { GatewayError } from '../gateway/errors.ts';
 import { viaStore, type AdminService } from '../gateway/control/admin-service.ts';
 import type { Principal } from '../gateway/control/auth.ts';
 import type { Logger } from '../gateway/log.ts';
-
-declare module 'express-serve-static-core' {
-  interface Request { principal?: Principal }
-}
+import { adminGuard } from './admin-guard.ts';
 
 /** The canary controller's surface, as the admin API uses it. */
 export interface CanaryApi {
@@ -42,27 +39,7 @@ export function adminRouter(deps: {
   const { service, canary } = deps;
   const router = Router({ caseSensitive: true, strict: true });
 
-  /**
-   * A refused admin call leaves a log line (who, from where, what), so that
-   * token guessing and a read-only token used for writes are seen. Never the
-   * token or the Authorization header; the path without its query string.
-   */
-  function refuse(req: Request, next: NextFunction, err: GatewayError, actor: string): void {
-    deps.log?.warn({
-      status: err.status, error: err.code, actor, remoteAddress: req.socket.remoteAddress, method: req.method,
-      path: req.originalUrl.split('?')[0],
-    }, 'admin call refused');
-    next(err);
-  }
-
-  router.use('/admin', function requireToken(req: Request, _res: Response, next: NextFunction) {
-    const principal = deps.authenticate(req.headers.authorization);
-    // RFC 6750 section 3: a 401 names the scheme the client must use.
-    if (!principal) return refuse(req, next, new GatewayError('unauthorized', { headers: { 'www-authenticate': 'Bearer realm="cutover-admin"' } }), 'unknown');
-    if (req.method !== 'GET' && req.method !== 'HEAD' && principal.readOnly) return refuse(req, next, new GatewayError('forbidden'), principal.name);
-    req.principal = principal;
-    next();
-  });
+  router.use('/admin', adminGuard(deps));
   router.use('/admin', express.json({ limit: '1mb', strict: true, type: () => true }));
   const actor = (req: Request) => req.principal!.name;
 

@@ -25,6 +25,18 @@ test('a missing or wrong token is 401 and logged with actor unknown, remote addr
   ]);
 });
 
+test('failed logins on the console reads /admin/whoami and /admin/traffic are logged too', async () => {
+  const before = refusals().length;
+  assert.equal((await fetch(`${stack.gw.adminUrl}/admin/whoami`)).status, 401);
+  assert.equal((await fetch(`${stack.gw.adminUrl}/admin/traffic?x=1`, { headers: { authorization: `Bearer ${WRONG}` } })).status, 401);
+  const logged = refusals().slice(before);
+  assert.deepEqual(logged.map((l) => [l.status, l.error, l.actor, l.method, l.path, l.remoteAddress]), [
+    [401, 'unauthorized', 'unknown', 'GET', '/admin/whoami', '127.0.0.1'],
+    [401, 'unauthorized', 'unknown', 'GET', '/admin/traffic', '127.0.0.1'],
+  ]);
+  assert.equal(stack.rec.received.length, 0, 'the admin port never reaches a backend');
+});
+
 test('a read-only token writing is 403 and logged with its name', async () => {
   const before = refusals().length;
   const res = await fetch(`${stack.gw.adminUrl}/admin/merchants/M-1`, {

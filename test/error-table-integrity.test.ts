@@ -37,7 +37,7 @@ test('the codes the SPEC names have the statuses it gives them', () => {
 });
 
 test('the one-reading refusals (issue 13) have their statuses', () => {
-  const own: Partial<Record<ErrorCode, number>> = { encoded_path: 400, invalid_host: 400, unsupported_content_encoding: 415, duplicate_header: 400 };
+  const own: Partial<Record<ErrorCode, number>> = { encoded_path: 400, path_parameter: 400, invalid_host: 400, unsupported_content_encoding: 415, duplicate_header: 400 };
   for (const [code, status] of Object.entries(own)) assert.equal(ERRORS[code as ErrorCode]?.status, status, code);
 });
 
@@ -160,6 +160,7 @@ test('the data port answers each refusal with its code', async () => {
     ['method_not_allowed', () => data('DELETE', '/api/v1/payments')],
     ['unknown_endpoint', () => data('GET', '/api/v1/payments/pay_1/')],
     ['encoded_path', () => data('GET', '/api/v1/payments/%70ay_1')],
+    ['path_parameter', () => data('GET', '/api/v1/payments/pay_1;x=1')],
     ['unsupported_content_encoding', () => data('POST', '/api/v1/payments', { body: JSON.stringify(v1Create(orderId())), headers: { ...json, 'content-encoding': 'gzip' } })],
   ];
   for (const [code, send] of cases) assert.equal((await send()).error, code);

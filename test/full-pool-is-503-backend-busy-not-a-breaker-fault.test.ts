@@ -65,3 +65,23 @@ test('busy answers never open the breaker: the backend serves the next merchant 
   assert.equal(res.status, 200);
   assert.equal((await res.arrayBuffer()).byteLength, 10);
 });
+
+test('a full pool answers 503 after queueTimeoutMs even when the backend timeout is far longer', { timeout: 10_000 }, async () => {
+  // timeoutMs far above this test's own limit: only the queue timer can answer in time.
+  const slow = await startWithLegacy(
+    { maxSockets: 1, queueTimeoutMs: 200, timeoutMs: 300_000 },
+    { limits: { responseIdleMs: 60_000 } },
+  );
+  const reader = await pausedReader(slow.gw.url, `/api/v1/stream?bytes=${BYTES}`, 'M-HOLD');
+  try {
+    assert.equal(reader.status, 200);
+    const before = slow.backends.legacy.state.requests;
+    const res = await fetch(`${slow.gw.url}/api/v1/stream?bytes=10`, { headers: { 'x-merchant-id': 'M-OTHER' } });
+    assert.equal(res.status, 503);
+    assert.equal((await res.json() as { error: string }).error, 'backend_busy');
+    assert.equal(slow.backends.legacy.state.requests - before, 0, 'the queued request never reached the backend');
+  } finally {
+    reader.destroy();
+    await slow.close();
+  }
+});

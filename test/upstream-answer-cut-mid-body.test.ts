@@ -48,7 +48,7 @@ after(async () => {
 });
 
 test('a streamed answer the backend cuts short cuts the merchant\'s connection before the declared length', async () => {
-  const answer = await rawRequest(gw.url, 'GET /api/v1/payments/T-cut-1?cut=1 HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-CUT\r\n\r\n', { timeoutMs: 3000 });
+  const answer = await rawRequest(gw.url, 'GET /api/v1/payments/T-cut-1 HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-CUT\r\n\r\n', { timeoutMs: 3000 });
   assert.equal(answer.status, 200, 'the head had already gone out when the body broke');
   assert.equal(answer.headers['content-length'], String(DECLARED));
   assert.ok(answer.closedByServer, 'the gateway closed the connection instead of leaving the merchant waiting');
@@ -65,7 +65,7 @@ test('a create whose answer is cut short is 502 backend_error, not a truncated s
 });
 
 test('a merchant who hangs up mid-answer makes the gateway drop the upstream connection', async () => {
-  const answer = await rawRequest(gw.url, 'GET /api/v1/payments/T-slow-1?slow=1 HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-CUT\r\n\r\n', { timeoutMs: 150 });
+  const answer = await rawRequest(gw.url, 'GET /api/v1/payments/T-slow-1 HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-CUT\r\n\r\n', { timeoutMs: 150 });
   assert.equal(answer.status, 200, 'the answer had begun');
   assert.equal(answer.closedByServer, false);
   // rawRequest destroyed the merchant's socket at its deadline.

@@ -123,7 +123,7 @@ test('a query without exactly one valid order number is 400 invalid_request', as
     ['no out_trade_no', { method: 'GET', path: '/api/v1/payments', headers: MERCHANT }, '/query/out_trade_no', /exactly one order number/],
     ['two out_trade_no', { method: 'GET', path: '/api/v1/payments?out_trade_no=A&out_trade_no=B', headers: MERCHANT }, '/query/out_trade_no', /exactly one/],
     ['bad characters', { method: 'GET', path: '/api/v1/payments?out_trade_no=A%20B', headers: MERCHANT }, '/query/out_trade_no', /exactly one/],
-    ['v1 name on v2', { method: 'GET', path: '/api/v2/payments?out_trade_no=A', headers: MERCHANT }, '/query/merchantOrderId', /exactly one/],
+    ['v1 name on v2', { method: 'GET', path: '/api/v2/payments?out_trade_no=A', headers: MERCHANT }, '/query/out_trade_no', /not an allowed parameter/],
   ]);
   assert.equal(backendRequests(), before);
 });

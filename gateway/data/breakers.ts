@@ -21,9 +21,12 @@ export interface GuardedSend extends SendOptions {
   retryable: boolean;
 }
 
+/** What the breaker's action gets: the send options, and where a streamed head is handed over early. */
+interface Fired extends GuardedSend { onStreaming?(answer: UpstreamAnswer): void }
+
 export class GuardedBackend {
   readonly proxy: BackendProxy;
-  readonly breaker: CircuitBreaker<[IncomingMessage, ServerResponse, GuardedSend], UpstreamAnswer>;
+  readonly breaker: CircuitBreaker<[IncomingMessage, ServerResponse, Fired], UpstreamAnswer>;
   readonly #retryAfter: string;
 
   constructor(proxy: BackendProxy, onState: (backend: string, state: BreakerState) => void) {
@@ -31,7 +34,7 @@ export class GuardedBackend {
     const b = proxy.config.breaker;
     this.#retryAfter = String(Math.max(1, Math.ceil(b.resetTimeoutMs / 1000)));
     this.breaker = new CircuitBreaker(
-      async (req: IncomingMessage, res: ServerResponse, opts: GuardedSend) => {
+      async (req: IncomingMessage, res: ServerResponse, opts: Fired) => {
         let answer: UpstreamAnswer;
         try {
           answer = await proxy.send(req, res, opts);
@@ -41,6 +44,12 @@ export class GuardedBackend {
           answer = await proxy.send(req, res, opts);
         }
         if (answer.status >= 500) throw new BackendFault(answer);
+        if (answer.streamEnd !== undefined) {
+          // The merchant has the head; the breaker judges the exchange once its body is over
+          // (a backend that stalls or breaks mid-body is a fault).
+          opts.onStreaming?.(answer);
+          await answer.streamEnd;
+        }
         return answer;
       },
       {
@@ -65,10 +74,18 @@ export class GuardedBackend {
     return this.breaker.opened;
   }
 
-  /** Forwards through the breaker; a 5xx comes back as an answer, an open breaker as 503. */
+  /**
+   * Forwards through the breaker; a 5xx comes back as an answer, an open breaker as 503.
+   * A streamed answer comes back once its head is out, while the breaker waits for its end.
+   */
   async send(req: IncomingMessage, res: ServerResponse, opts: GuardedSend): Promise<UpstreamAnswer> {
+    let streaming: (answer: UpstreamAnswer) => void = () => {};
+    const headOut = new Promise<UpstreamAnswer>((resolve) => { streaming = resolve; });
+    const fired = this.breaker.fire(req, res, { ...opts, onStreaming: streaming });
+    // A body fault after the head is the breaker's to count; the merchant's connection is already cut.
+    fired.catch(() => {});
     try {
-      return await this.breaker.fire(req, res, opts);
+      return await Promise.race([fired, headOut]);
     } catch (err) {
       if (err instanceof BackendFault) return err.answer;
       if ((err as NodeJS.ErrnoException).code === 'EOPENBREAKER') {

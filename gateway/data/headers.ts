@@ -26,6 +26,23 @@ export function singleHeader(req: IncomingMessage, name: string, shape: RegExp):
   return value;
 }
 
+/**
+ * Refuses (400 invalid_header) a header whose name, with "_" read as "-", is
+ * one the gateway routes on (`routed`, lower-case) but is not spelled so:
+ * CGI/WSGI backends fold "X_Merchant_Id" and "X-Merchant-Id" into one
+ * variable, so the backend could act on a merchant or key the gateway never
+ * read. Other "_" names are dropped when forwarded (proxy.ts).
+ */
+export function refuseUnderscoredRouted(req: IncomingMessage, routed: readonly string[]): void {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (!name.includes('_')) continue;
+    const folded = name.toLowerCase().replaceAll('_', '-');
+    if (routed.includes(folded)) throw new GatewayError('invalid_header', { message: `${name} is refused: backends may read it as ${folded}` });
+  }
+}
+
 /** Case-insensitive single header read for rule matching (first value of a list). */
 export function headerValue(req: IncomingMessage, lower: string): string | undefined {
   const v = req.headers[lower];

@@ -76,6 +76,9 @@ export function parseTarget(rawUrl: string): { path: string; search: string } {
   // No percent-encoded octet at all (issue 13): a backend that decodes "%32" reads another
   // path than the one the gateway matched, pinned and validated. No path this API serves needs one.
   if (path.includes('%')) throw new GatewayError('encoded_path', { message: 'The path must not contain "%": percent-encoded octets are not accepted' });
+  // No ";" either: Tomcat and Spring strip ";params" from every segment, so "/api/v1/echo/..;/payments/T/refund"
+  // is an unmodelled path here and the refund endpoint there. No path this API serves needs one.
+  if (path.includes(';')) throw new GatewayError('path_parameter', { message: 'The path must not contain ";": path parameters are not accepted' });
   if (UNSAFE_PATH.test(path)) throw new GatewayError('bad_request', { message: 'The path contains a forbidden sequence' });
   return { path, search: q === -1 ? '' : rawUrl.slice(q + 1) };
 }
@@ -135,13 +138,44 @@ export function queryParams(t: Identified): URLSearchParams {
   return new URLSearchParams(t.search);
 }
 
-/** The merchant order number a query names, validated like the body field. */
+/**
+ * The merchant order number a query names, validated like the body field.
+ * The order field is the only parameter a query takes: backends read other
+ * names the gateway never checked (Alipay-style `trade_no`, PHP folding
+ * `out.trade.no` into `out_trade_no`, `x[]` arrays), and the backend gets
+ * the query rebuilt from this value (`forwardedTarget`).
+ */
 export function queryOrderId(t: Identified): string {
-  const values = queryParams(t).getAll(t.orderField);
+  const params = queryParams(t);
+  const others = [...new Set([...params.keys()].filter((name) => name !== t.orderField))];
+  if (others.length > 0) {
+    throw new GatewayError('invalid_request', {
+      details: others.map((name) => ({ path: `/query/${name}`, message: `is not an allowed parameter (only ${t.orderField})` })),
+    });
+  }
+  const values = params.getAll(t.orderField);
   if (values.length !== 1 || !ORDER_RE.test(values[0])) {
     throw new GatewayError('invalid_request', {
       details: [{ path: `/query/${t.orderField}`, message: 'exactly one order number of 1-64 characters [A-Za-z0-9_-] is required' }],
     });
   }
   return values[0];
+}
+
+/** Refuses a query string on a modelled endpoint that takes none (create, get, refund, close). */
+export function refuseQuery(t: Identified): void {
+  if (t.search === '') return;
+  throw new GatewayError('invalid_request', { details: [{ path: '/query', message: `${t.endpoint} takes no query string` }] });
+}
+
+/**
+ * The request target the backend receives: for a modelled endpoint the path
+ * that was matched and, for a query, only the validated order number, so that
+ * the backend reads nothing the gateway did not; for an unmodelled one the
+ * target as sent.
+ */
+export function forwardedTarget(t: Identified, rawUrl: string, orderId?: string): string {
+  if (t.endpoint === 'unmodelled') return rawUrl;
+  // ORDER_RE leaves nothing to encode.
+  return t.endpoint === 'query' ? `${t.path}?${t.orderField}=${orderId!}` : t.path;
 }

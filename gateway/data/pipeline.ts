@@ -8,8 +8,8 @@ import type { Config } from '../config.ts';
 import { checkJsonMediaType, parseJson, readRaw } from './body.ts';
 import { decide, type Decision, type DecideEnv, type Subject } from './decide.ts';
 import { GatewayError, requestIdOf, sendError } from '../errors.ts';
-import { headerValue, singleHeader } from './headers.ts';
-import { identify, MERCHANT_ID, queryOrderId, type Identified } from './identify.ts';
+import { headerValue, refuseUnderscoredRouted, singleHeader } from './headers.ts';
+import { forwardedTarget, identify, MERCHANT_ID, queryOrderId, refuseQuery, type Identified } from './identify.ts';
 import { check } from '../schemas.ts';
 import { statusClass, type Metrics } from '../metrics.ts';
 import { logRequest, type Logger } from '../log.ts';
@@ -40,7 +40,7 @@ const ANY_VALUE = /^[\s\S]*$/;
 
 /**
  * Stage "validate": the body and query of a modelled endpoint; returns the
- * body to forward and the order number it names.
+ * body and the request target to forward, and the order number they name.
  *
  * The body forwarded for a modelled POST is the validated value serialised
  * again (JSON.stringify), not the merchant's bytes. The strict reading
@@ -53,25 +53,28 @@ const ANY_VALUE = /^[\s\S]*$/;
  * body of a few hundred bytes. Every number in a validated body is a safe
  * integer (body.ts), so it is written back exactly as it was read.
  */
-async function validate(req: IncomingMessage, t: Identified, limit: number): Promise<{ body: Buffer; orderId?: string }> {
+async function validate(req: IncomingMessage, t: Identified, limit: number): Promise<{ body: Buffer; target: string; orderId?: string }> {
   // One Content-Type on every request: of two, the gateway would check one and a backend might read the other.
   singleHeader(req, 'content-type', ANY_VALUE);
   const body = await readRaw(req, limit);
-  if (t.endpoint === 'unmodelled') return { body };
+  if (t.endpoint === 'unmodelled') return { body, target: forwardedTarget(t, req.url!) };
   // The gateway decodes no content coding, so a coded body would be validated as one thing and read as another.
   if (req.headers['content-encoding'] !== undefined) {
     throw new GatewayError('unsupported_content_encoding', { message: 'Content-Encoding is not accepted on this endpoint' });
   }
+  // A query is read by the backend as well: only the query endpoint takes one, rebuilt from what was validated.
+  if (t.endpoint !== 'query') refuseQuery(t);
+  const queryOrder = t.endpoint === 'query' ? queryOrderId(t) : undefined;
   if (req.method === 'GET') {
     if (body.length > 0) throw new GatewayError('bad_request', { message: 'GET takes no body' });
-    return { body, orderId: t.endpoint === 'query' ? queryOrderId(t) : undefined };
+    return { body, target: forwardedTarget(t, req.url!, queryOrder), orderId: queryOrder };
   }
   if (body.length > 0 || t.endpoint === 'create' || t.endpoint === 'refund') checkJsonMediaType(req);
   const json = parseJson(body, t.endpoint === 'close');
   const problems = check(t.bodySchema!, json);
   if (problems.length > 0) throw new GatewayError('invalid_request', { details: problems });
   const orderId = t.endpoint === 'create' ? (json as Record<string, string>)[t.orderField] : undefined;
-  return { body: body.length === 0 ? body : Buffer.from(JSON.stringify(json)), orderId };
+  return { body: body.length === 0 ? body : Buffer.from(JSON.stringify(json)), target: forwardedTarget(t, req.url!), orderId };
 }
 
 /** What one request has gathered on its way through the stages. */
@@ -91,6 +94,7 @@ interface Exchange {
 export function createDataPlane(deps: DataPlaneDeps) {
   const { config, env, pins, backends, metrics, log } = deps;
   const unmodelledMethods: ReadonlySet<string> = new Set(config.unmodelled.methods);
+  const routedHeaders = [config.merchantHeader.toLowerCase(), 'idempotency-key'];
 
   /** Stage "receive": a request id (the caller's when well-formed), and recording once the answer is out. */
   function receive(req: IncomingMessage, res: ServerResponse): Exchange {
@@ -107,6 +111,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
   function identifyRequest(ex: Exchange): { t: Identified; merchant: string; idempotencyKey?: string } {
     const { req } = ex;
     const t = ex.t = identify(req.method ?? 'GET', req.url ?? '/', unmodelledMethods);
+    refuseUnderscoredRouted(req, routedHeaders);
     const merchant = ex.merchant = singleHeader(req, config.merchantHeader, MERCHANT_ID);
     if (merchant === undefined) throw new GatewayError('missing_merchant', { message: `The ${config.merchantHeader} header is required` });
     const idempotencyKey = singleHeader(req, 'idempotency-key', IDEMPOTENCY_KEY);
@@ -119,7 +124,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
    * that stage "pin answer" runs before the merchant sees the answer; a create answered too
    * late for the merchant is pinned all the same.
    */
-  async function proxy(ex: Exchange, decision: Decision, claims: readonly Claim[], body: Buffer, buffered: boolean): Promise<UpstreamAnswer> {
+  async function proxy(ex: Exchange, decision: Decision, claims: readonly Claim[], body: Buffer, target: string, buffered: boolean): Promise<UpstreamAnswer> {
     const { req, res, requestId } = ex;
     const t = ex.t!;
     const backend = backends.get(decision.backend)!;
@@ -127,7 +132,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     let answer: UpstreamAnswer;
     try {
       answer = await backend.send(req, res, {
-        body, requestId, buffered, retryable: req.method === 'GET', head: ex.head,
+        body, target, requestId, buffered, retryable: req.method === 'GET', head: ex.head,
         onLateAnswer: decision.follow === 'transaction' ? (late) => pinLateAnswer(pins, t, late, decision.backend, claims, log, requestId) : undefined,
       });
     } catch (err) {
@@ -160,14 +165,14 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const ex = receive(req, res);
     try {
       const { t, merchant, idempotencyKey } = identifyRequest(ex);
-      const { body, orderId } = await validate(req, t, config.limits.bodyBytes);
+      const { body, target, orderId } = await validate(req, t, config.limits.bodyBytes);
       // A v2 POST to a modelled endpoint (create, refund, cancel) claims its Idempotency-Key.
       const keyed = t.apiVersion === 'v2' && req.method === 'POST' && t.endpoint !== 'unmodelled' ? idempotencyKey : undefined;
       const subject: Subject = {
         t, merchant, method: req.method!, orderId, requestId: ex.requestId,
         idempotencyKey: keyed,
         // Over the bytes that are forwarded, so that the key's pin remembers what the backend saw.
-        fingerprint: keyed === undefined ? undefined : requestFingerprint(req.method!, req.url!, merchant, body),
+        fingerprint: keyed === undefined ? undefined : requestFingerprint(req.method!, target, merchant, body),
         header: (name) => headerValue(req, name),
       };
       // decide, on one snapshot of the routing state, whose version is the one reported
@@ -181,7 +186,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
         ex.head.push('x-cutover-backend', decision.backend, 'x-cutover-reason', decision.reason, 'x-cutover-rules-version', String(snapshot.state.rules.version));
       }
       const buffered = decision.follow === 'transaction' || t.endpoint === 'query';
-      const answer = await proxy(ex, decision, claims, body, buffered);
+      const answer = await proxy(ex, decision, claims, body, target, buffered);
       if (buffered) {
         // pin answer: the transaction id is pinned before the merchant can follow it up
         await pinAnswer(pins, t, answer, decision.backend, claims, log, ex.requestId);

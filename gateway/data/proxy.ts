@@ -20,10 +20,22 @@ import { GatewayError } from '../errors.ts';
 import { parseHost } from './headers.ts';
 
 /** What the backend answered: the status always; headers and body when buffered. */
-export interface UpstreamAnswer { status: number; headers?: IncomingHttpHeaders; body?: Buffer }
+export interface UpstreamAnswer {
+  status: number;
+  headers?: IncomingHttpHeaders;
+  body?: Buffer;
+  /**
+   * Streamed answers: settles when the body is over. Rejects with a GatewayError when the
+   * backend broke or stalled mid-body (a backend fault); resolves when the body ended or the
+   * merchant left or stopped reading (not the backend's doing).
+   */
+  streamEnd?: Promise<void>;
+}
 
 export interface SendOptions {
   body?: Buffer;
+  /** The request target the backend receives (the validated path and query, identify.ts forwardedTarget). */
+  target: string;
   requestId: string;
   /** Buffer the whole answer (creates and queries, whose transaction id is pinned) instead of streaming it. */
   buffered: boolean;
@@ -57,9 +69,26 @@ const KEPT = new Set(['host', 'content-length', 'content-type', 'x-request-id', 
  * (RFC 7239) and `X-Real-IP` are dropped, not rewritten: the gateway speaks
  * one vocabulary, X-Forwarded-*, so a backend that reads either of the others
  * never sees a merchant's claim about its own address, and the peer is always
- * the last X-Forwarded-For entry.
+ * the last X-Forwarded-For entry. Every other client `X-Forwarded-*` (Prefix,
+ * Uri, Scheme, Ssl, Server...) is dropped too (`x-forwarded-` prefix below):
+ * frameworks build redirect targets, the scheme and the path from them.
  */
-const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'forwarded', 'x-real-ip']);
+const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-request-id', 'forwarded', 'x-real-ip', 'via']);
+/**
+ * Client headers that backends read as the client's address or as another
+ * method or path than the one the gateway identified and validated (method
+ * overrides, IIS/Symfony URL rewrites): never forwarded.
+ */
+const NOT_FORWARDED = new Set([
+  'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip',
+  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method', 'x-original-url', 'x-rewrite-url',
+]);
+/**
+ * RFC 9110 7.6.3: an HTTP-to-HTTP gateway MUST send Via in each request it
+ * forwards; the merchant's Via entries are kept before it. Answers get none
+ * (a MAY there), so merchants learn nothing of the path inside.
+ */
+const VIA = '1.1 cutover';
 const MAX_BUFFERED = 1 << 20;
 const NONE: readonly string[] = [];
 
@@ -73,9 +102,11 @@ function connectionTokens(value: string | string[] | undefined): string[] {
  * The merchant's headers as the backend gets them, as a flat name/value
  * list: without hop-by-hop headers, those named in Connection, the gateway's
  * own X-Cutover-* (a merchant must not speak for the gateway) and the
- * merchant's framing (the pool sets Content-Length from the body it sends).
+ * merchant's framing (the pool sets Content-Length from the body it sends),
+ * the address, method and URL claims of NOT_FORWARDED, and any name with "_".
  * X-Forwarded-For gets the real peer appended, so its last entry is always
- * true; the other X-Forwarded-* are the gateway's to set. Host names the backend.
+ * true; the other X-Forwarded-* are the gateway's to set; Via gets the
+ * gateway's entry. Host names the backend.
  */
 function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: string, requestId: string): string[] {
   const h = req.headers;
@@ -84,10 +115,15 @@ function outgoingHeaders(req: IncomingMessage, keep: ReadonlySet<string>, host: 
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || name.startsWith('x-cutover-') || named.includes(name)) continue;
+    // An "_" in a name: CGI/WSGI servers read "X_Forwarded_For" as X-Forwarded-For. The routed
+    // ones are refused before this (headers.ts underscoredRoutedHeader); the rest go where nginx
+    // sends them by default (underscores_in_headers off): nowhere.
+    if (HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name) || NOT_FORWARDED.has(name) || name.startsWith('x-forwarded-')
+      || name.startsWith('x-cutover-') || name.includes('_') || named.includes(name)) continue;
     out.push(raw[i], raw[i + 1]);
   }
-  out.push('host', host, 'x-request-id', requestId);
+  const via = h.via;
+  out.push('host', host, 'x-request-id', requestId, 'via', via === undefined || via === '' ? VIA : `${via}, ${VIA}`);
   const peer = req.socket.remoteAddress;
   const given = h['x-forwarded-for'] as string | undefined;
   if (peer !== undefined) out.push('x-forwarded-for', given ? `${given}, ${peer}` : peer);
@@ -191,6 +227,10 @@ export class BackendProxy {
       let lateTimer: NodeJS.Timeout | undefined;
       /** Runs while a streamed answer waits for a merchant who reads nothing. */
       let idleTimer: NodeJS.Timeout | undefined;
+      /** Runs while a streamed answer waits for the backend's next chunk, unless the gateway paused it. */
+      let upstreamTimer: NodeJS.Timeout | undefined;
+      /** Settles `streamEnd`: with the backend's fault, or without one. */
+      let endStream: (fault?: GatewayError) => void = () => {};
       const stop = (why: Error) => { if (controller) controller.abort(why); else stopped ??= why; };
       const settle = (answer: UpstreamAnswer | null, err?: GatewayError) => {
         if (settled) return;
@@ -198,7 +238,10 @@ export class BackendProxy {
         res.off('close', onClose);
         if (answer) resolve(answer); else reject(err);
       };
-      const finish = () => { over = true; clearTimeout(timer); clearTimeout(lateTimer); clearTimeout(queueTimer); clearTimeout(idleTimer); };
+      const finish = () => {
+        over = true;
+        clearTimeout(timer); clearTimeout(lateTimer); clearTimeout(queueTimer); clearTimeout(idleTimer); clearTimeout(upstreamTimer);
+      };
       const fail = (err: unknown) => { finish(); settle(null, mapUpstreamError(err, ctx)); };
       /**
        * Still queued for a connection of a full pool: the backend has not seen the
@@ -232,6 +275,24 @@ export class BackendProxy {
       }
       res.once('close', onClose);
 
+      /**
+       * A streamed answer whose backend sends nothing for `timeoutMs` (its head sent, its
+       * body stalled) would hold the merchant and a pool connection for ever: the merchant's
+       * connection is cut, so that the answer never looks whole, the pool connection is
+       * dropped, and the stall counts as a backend fault. Re-armed on every chunk; not
+       * running while the gateway itself holds the backend back for a slow merchant.
+       */
+      const awaitBackend = (c: Dispatcher.DispatchController) => {
+        clearTimeout(upstreamTimer);
+        if (over) return;
+        upstreamTimer = setTimeout(() => {
+          finish();
+          endStream(new GatewayError('backend_timeout', { message: `Backend "${this.name}" sent nothing for ${ctx.timeoutMs} ms mid-answer` }));
+          c.abort(new Error('the backend stalled mid-answer'));
+          res.destroy();
+        }, ctx.timeoutMs);
+      };
+
       const chunks: Buffer[] = [];
       let size = 0;
       let status = 502;
@@ -250,24 +311,33 @@ export class BackendProxy {
           // The head is written here, so that the backend's Connection and Keep-Alive
           // never decide the merchant's connection.
           res.writeHead(status, answerHead(headers, opts.head ?? NONE));
-          settle({ status });
+          const streamEnd = new Promise<void>((ok, ko) => { endStream = (fault) => (fault ? ko(fault) : ok()); });
+          streamEnd.catch(() => {});
+          settle({ status, streamEnd });
           // Backpressure: a slow merchant pauses the backend's connection; one who reads
           // nothing for responseIdleMs is cut off, so that the connection goes back to the
           // pool (issue 13). A merchant who hangs up mid-answer frees it at once.
-          res.on('drain', () => { clearTimeout(idleTimer); idleTimer = undefined; c.resume(); });
-          res.once('close', () => { if (!over && !res.writableFinished) c.abort(new Error('the merchant hung up')); });
+          res.on('drain', () => { clearTimeout(idleTimer); idleTimer = undefined; c.resume(); awaitBackend(c); });
+          res.once('close', () => {
+            if (over || res.writableFinished) return;
+            endStream();
+            c.abort(new Error('the merchant hung up'));
+          });
+          awaitBackend(c);
         },
         onResponseData(c, chunk) {
           if (!buffered) {
-            if (res.destroyed) c.abort(new Error('the merchant is gone'));
-            else if (!res.write(chunk)) {
-              c.pause();
-              idleTimer ??= setTimeout(() => {
-                finish();
-                c.abort(new Error(`the merchant read nothing for ${responseIdleMs} ms`));
-                res.destroy();
-              }, responseIdleMs);
-            }
+            if (res.destroyed) { endStream(); c.abort(new Error('the merchant is gone')); return; }
+            if (res.write(chunk)) { awaitBackend(c); return; }
+            // Paused by the gateway: the backend's silence is then not the backend's doing.
+            c.pause();
+            clearTimeout(upstreamTimer);
+            idleTimer ??= setTimeout(() => {
+              finish();
+              endStream();
+              c.abort(new Error(`the merchant read nothing for ${responseIdleMs} ms`));
+              res.destroy();
+            }, responseIdleMs);
             return;
           }
           size += chunk.length;
@@ -276,20 +346,25 @@ export class BackendProxy {
         },
         onResponseEnd() {
           finish();
-          if (!buffered) { res.end(); return; }
+          if (!buffered) { endStream(); res.end(); return; }
           const whole = { status, headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
           if (settled) opts.onLateAnswer?.(whole); else settle(whole);
         },
         onResponseError(_c, err) {
           // A streamed answer already begun: cut the merchant's connection, so that a
           // truncated answer never looks whole.
-          if (!buffered && settled && !over) { finish(); res.destroy(); return; }
+          if (!buffered && settled && !over) {
+            finish();
+            endStream(mapUpstreamError(err, ctx));
+            res.destroy();
+            return;
+          }
           fail(err);
         },
       };
       try {
         this.#pool.dispatch({
-          method: req.method as Dispatcher.HttpMethod, path: req.url!,
+          method: req.method as Dispatcher.HttpMethod, path: opts.target,
           headers: outgoingHeaders(req, this.#keep, this.#host, opts.requestId),
           body: opts.body && opts.body.length > 0 ? opts.body : null,
         }, handler);

@@ -71,13 +71,24 @@ export function createServer(handler: RequestListener, limits: Readonly<Config['
     requireHostHeader: false,
   });
   server.on('request', receiveOn(server, handler));
+  /** Connections whose parser error has been dealt with: llhttp reports it again on every later read. */
+  const failed = new WeakSet<Socket>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) { socket.destroy(); return; }
-    // One answer per connection: when an answer is already on its way (a refusal of the
-    // same message's head, which the parser then fails on in its body), the connection
-    // only closes once it is written. Node's own default handler makes the same check.
-    const current = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (current?.headersSent) { socket.end(); return; }
+    if (failed.has(socket)) return;
+    failed.add(socket);
+    // One answer per connection. When a request on it is still being answered, the parse error
+    // is in what came after it (a stray byte behind a complete request, or the body of a request
+    // whose head was already refused): that request keeps its own answer, which now says
+    // "Connection: close", and the connection closes once it is written. A 400 here would tell
+    // the merchant "refused" while the backend made the refund, and cut the real answer.
+    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (current && (current.headersSent || current.req.complete)) {
+      socket.pause();
+      if (!current.headersSent) current.setHeader('connection', 'close');
+      if (current.writableFinished) socket.end(); else current.once('finish', () => socket.end());
+      return;
+    }
     const code = CLIENT_ERRORS[err.code ?? ''] ?? 'bad_request';
     const refusal = new GatewayError(code, { message: `The request was refused by the HTTP parser (${err.code ?? 'malformed'})`, cause: err });
     // The parser never produced a request, so there is no caller's id to keep.
