@@ -5,16 +5,35 @@ import { noPinCache, useGateways } from './helpers/gateways.ts';
 import { orderId, v1Create, v2Create } from './helpers/stack.ts';
 
 let probe: Redis;
-// Each test starts its instances. Long refresh, so that no periodic re-read of rules lands inside the measurement.
+// Each test starts its instances; the commands are read from MONITOR, by the pin windows they touch.
 const shared = useGateways(() => ({ instances: 0, overrides: { redis: { refreshSeconds: 3600 } }, onStarted: () => { probe = new Redis(shared.redis.url); } }));
 after(() => probe?.disconnect());
 
-/** Calls per command since the last CONFIG RESETSTAT, without the probe's own INFO. */
-async function commandCalls(): Promise<Record<string, number>> {
-  const info = await probe.info('commandstats');
-  const out: Record<string, number> = {};
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]] = Number(m[2]);
-  return out;
+/** A command Redis ran, as MONITOR shows it: its arguments, and whether a script ran it. */
+interface Seen { args: string[]; byScript: boolean }
+
+/**
+ * The commands Redis runs while `work` runs that touch a pin window (`<prefix>pin:{bucket}:window`),
+ * from MONITOR: the instance's background loops (counters, leases, registrations) never do.
+ */
+async function pinCommandsDuring(work: () => Promise<void>): Promise<Seen[]> {
+  const seen: Seen[] = [];
+  const monitor = await probe.monitor();
+  const marker = `end-${orderId('m')}`;
+  let ended!: () => void;
+  const end = new Promise<void>((resolve) => { ended = resolve; });
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) ended();
+    else seen.push({ args, byScript: source === 'lua' });
+  });
+  try {
+    await work();
+    await probe.echo(marker);
+    await end;
+  } finally {
+    monitor.disconnect();
+  }
+  return seen.filter((c) => c.args.some((a) => /pin:\{\d+\}:\d+/.test(a)));
 }
 
 test('a follow-up by id on an instance without a pin cache costs one Redis command (one script call over every live window); a query by order two', async () => {
@@ -33,27 +52,30 @@ test('a follow-up by id on an instance without a pin cache costs one Redis comma
   await shared.close(creator);
   const follower = await shared.start(noPinCache);
   try {
-    await probe.config('RESETSTAT');
     let n = 0;
-    for (const p of made) {
-      for (const path of [`/api/${p.v}/payments/${p.id}`, p.v === 'v1' ? `/api/v1/payments?out_trade_no=${p.order}` : `/api/v2/payments?merchantOrderId=${p.order}`]) {
-        const r = await fetch(`${follower.url}${path}`, { headers: { 'x-merchant-id': 'M-rt' } });
-        assert.equal(r.status, 200);
-        assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
-        n++;
+    const pinCommands = await pinCommandsDuring(async () => {
+      for (const p of made) {
+        for (const path of [`/api/${p.v}/payments/${p.id}`, p.v === 'v1' ? `/api/v1/payments?out_trade_no=${p.order}` : `/api/v2/payments?merchantOrderId=${p.order}`]) {
+          const r = await fetch(`${follower.url}${path}`, { headers: { 'x-merchant-id': 'M-rt' } });
+          assert.equal(r.status, 200);
+          assert.equal(r.headers.get('x-cutover-reason'), 'pinned');
+          n++;
+        }
       }
-    }
-    const calls = await commandCalls();
+    });
     // One script call per follow-up by id (EVAL the first time on a connection, EVALSHA after);
     // a query by order number makes two: the order's pin, then the (set-if-absent) pin of the
     // transaction id in its answer, so that a create whose answer was lost gets its id pinned.
     const byId = n / 2;
     const byOrder = n / 2;
-    assert.equal((calls.evalsha ?? 0) + (calls.eval ?? 0), byId + 2 * byOrder);
-    // ...and nothing else: commandstats also counts the commands a script runs, here two HGETs
-    // each (the window ahead, read for clock skew, then the current one, which holds the pin).
-    assert.equal(calls.hget, 2 * (byId + 2 * byOrder));
-    assert.deepEqual(Object.keys(calls).filter((c) => !['evalsha', 'eval', 'hget', 'config|resetstat'].includes(c)), []);
+    const sent = pinCommands.filter((c) => !c.byScript).map((c) => c.args[0].toLowerCase());
+    assert.equal(sent.length, byId + 2 * byOrder, `commands sent: ${sent.join(' ')}`);
+    assert.deepEqual(sent.filter((c) => c !== 'evalsha' && c !== 'eval'), [], 'every one a script call');
+    // ...and inside each script two HGETs (the window ahead, read for clock skew, then the
+    // current one, which holds the pin), and nothing else.
+    const ran = pinCommands.filter((c) => c.byScript).map((c) => c.args[0].toLowerCase());
+    assert.equal(ran.length, 2 * (byId + 2 * byOrder), `commands run by scripts: ${ran.join(' ')}`);
+    assert.deepEqual(ran.filter((c) => c !== 'hget'), []);
   } finally {
     await shared.close(follower);
   }
