@@ -65,7 +65,7 @@ function backendCard(name, b) {
       h('div', { class: 'stat wide' }, h('span', { class: 'label' }, 'last follow-up'),
         h('span', { dataset: { field: 'lastFollowUpAt' } }, b.lastFollowUpAt ? `${when(b.lastFollowUpAt)} (${ago(b.lastFollowUpAt)})` : 'none'))),
     expiring.length
-      ? h('details', { class: 'expiring' }, h('summary', null, `Live transactions by month of expiry (${expiring.length} months)`),
+      ? h('details', { class: 'expiring' }, h('summary', null, `Live transactions by month of expiry (${expiring.length} ${expiring.length === 1 ? 'month' : 'months'})`),
         table(['month (UTC)', 'expiring'], expiring.map((e) => [e.month, count(e.pins)])))
       : null);
 }
@@ -143,7 +143,7 @@ export default {
     async function pollDrain() {
       const r = await ctx.api.get('/admin/drain');
       if (!ctx.live) return;
-      replace(warnings, r.warnings.map((w) => note('error', h('strong', null, 'Do not switch off yet: '), w)));
+      replace(warnings, r.warnings.map((w) => note('error', w)));
       replace(generated, `As of ${when(r.generatedAt)}, from every instance. `, h('span', null, 'A backend can be switched off when it is idle and owns no live transactions.'));
       replace(cards, Object.entries(r.backends).map(([name, b]) => backendCard(name, b)));
       if (!formBuilt) { formBuilt = true; replace(form, startForm(ctx, r.backends, (job) => { selected = job; void pollJobs(); })); }
