@@ -104,7 +104,15 @@ test('pause, resume and abort a running job, and reverse a completed one, each a
   // here. The 10 transactions still on legacy (their data migrated too), then 140 unknown ones (they fail: no live pin).
   migrate(stack.backends, txs.slice(20));
   const unknown = Array.from({ length: 140 }, (_, i) => ({ merchant: 'M-DRAIN', apiVersion: 'v1', transactionId: `UNKNOWN${i}` }));
-  const { job } = await api('POST', '/admin/handover', { from: 'legacy', to: 'next', ratePerSecond: 1, transactions: [...rowsOf(txs.slice(20)), ...unknown] });
+  // Started from the form, pasted as JSON lines.
+  const form = page.getByRole('form', { name: 'Start a hand-over' });
+  await form.getByLabel('Dry run').uncheck();
+  await form.getByLabel('Rate per second').fill('1');
+  await form.getByLabel('Transactions').fill([...rowsOf(txs.slice(20)), ...unknown].map((r) => JSON.stringify(r)).join('\n'));
+  await form.getByRole('button', { name: 'Start hand-over' }).click();
+  const job = (await page.getByText(/^Started ho_\w+: 150 transactions, legacy → next\.$/).textContent())!.split(/[ :]/)[1];
+  const started = await api('GET', `/admin/handover/${job}`);
+  assert.deepEqual([started.total, started.dryRun, started.ratePerSecond], [150, false, 1]);
   await jobRow(job).locator('[data-field="state"]', { hasText: 'running' }).waitFor();
 
   await confirm(job, 'Pause', /stops after its current batch/);
