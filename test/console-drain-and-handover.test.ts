@@ -41,6 +41,13 @@ test('the drain report shows, per backend, the counts and verdict the API gives'
     assert.match(await card(name, 'verdict').textContent() ?? '', new RegExp(`^${b.verdict}`), name);
   }
   assert.equal(report.backends.legacy.livePins, 30);
+  // Pins by month of expiry: opened, it stays open across the next refresh, and adds up to the live count.
+  const asOf = await page.getByText(/^As of /).textContent();
+  await page.locator('article[data-backend="legacy"] details.expiring summary').click();
+  await page.waitForFunction((t) => !document.querySelector('main')?.textContent?.includes(t!), asOf);
+  const months = await page.locator('article[data-backend="legacy"] details.expiring[open] tbody tr').evaluateAll((rows) => rows.map((r) => [r.children[0].textContent, Number(r.children[1].textContent)]));
+  assert.deepEqual(months, report.backends.legacy.expiring.filter((e: { pins: number }) => e.pins > 0).map((e: { month: string; pins: number }) => [e.month, e.pins]));
+  assert.equal(months.reduce((a, [, n]) => a + (n as number), 0), 30);
   assert.equal(report.backends.legacy.verdict, 'serving');
   assert.equal(await page.locator('.drain-warnings .note').count(), report.warnings.length);
 });

@@ -49,7 +49,7 @@ function verdictBadge(b) {
   return h('span', { class: ['badge', `verdict-${b.verdict}`], dataset: { field: 'verdict' } }, text);
 }
 
-function backendCard(name, b) {
+function backendCard(name, b, opened) {
   const stat = (label, key, value) => h('div', { class: 'stat' }, h('span', { class: 'label' }, label), h('span', { class: 'value', dataset: { field: key } }, value));
   const expiring = b.expiring.filter((e) => e.pins > 0);
   return h('article', { class: ['card', b.verdict === 'draining' ? 'warn' : null, b.configured ? null : 'alarm'], dataset: { backend: name } },
@@ -65,7 +65,7 @@ function backendCard(name, b) {
       h('div', { class: 'stat wide' }, h('span', { class: 'label' }, 'last follow-up'),
         h('span', { dataset: { field: 'lastFollowUpAt' } }, b.lastFollowUpAt ? `${when(b.lastFollowUpAt)} (${ago(b.lastFollowUpAt)})` : 'none'))),
     expiring.length
-      ? h('details', { class: 'expiring' }, h('summary', null, `Live transactions by month of expiry (${expiring.length} ${expiring.length === 1 ? 'month' : 'months'})`),
+      ? h('details', { class: 'expiring', open: opened.has(name), ontoggle: (e) => (e.target.open ? opened.add(name) : opened.delete(name)) }, h('summary', null, `Live transactions by month of expiry (${expiring.length} ${expiring.length === 1 ? 'month' : 'months'})`),
         table(['month (UTC)', 'expiring'], expiring.map((e) => [e.month, count(e.pins)])))
       : null);
 }
@@ -139,13 +139,14 @@ export default {
     let selected = null;
     let formBuilt = false;
     let shownKey = null;
+    const expiringOpen = new Set(); // cards are redrawn at every poll: an opened expiry table stays open
 
     async function pollDrain() {
       const r = await ctx.api.get('/admin/drain');
       if (!ctx.live) return;
       replace(warnings, r.warnings.map((w) => note('error', w)));
       replace(generated, `As of ${when(r.generatedAt)}, from every instance. `, h('span', null, 'A backend can be switched off when it is idle and owns no live transactions.'));
-      replace(cards, Object.entries(r.backends).map(([name, b]) => backendCard(name, b)));
+      replace(cards, Object.entries(r.backends).map(([name, b]) => backendCard(name, b, expiringOpen)));
       if (!formBuilt) { formBuilt = true; replace(form, startForm(ctx, r.backends, (job) => { selected = job; void pollJobs(); })); }
     }
 
