@@ -101,24 +101,31 @@ function startForm(ctx, backends, onStarted) {
     try { list = parseRows(rows.value); } catch (err) { replace(out, note('error', `Cannot read the transactions: ${err.message}`)); return; }
     if (list.length === 0) { replace(out, note('error', 'Paste the transactions whose data is on the target (CSV with a header, or JSON lines).')); return; }
     const base = { from: from.value, to: to.value, dryRun: dryRun.checked, ...(rate.value.trim() ? { ratePerSecond: Number(rate.value) } : {}) };
+    const batches = [];
+    for (let i = 0; i < list.length; i += BATCH_ROWS) batches.push(list.slice(i, i + BATCH_ROWS));
+    let job = null;
+    start.disabled = true; // one click, one job
     try {
-      const batches = [];
-      for (let i = 0; i < list.length; i += BATCH_ROWS) batches.push(list.slice(i, i + BATCH_ROWS));
-      const { data } = await ctx.api.call('POST', '/admin/handover', { body: { ...base, transactions: batches[0], ...(batches.length > 1 ? { more: true } : {}) } });
+      ({ job } = (await ctx.api.call('POST', '/admin/handover', { body: { ...base, transactions: batches[0], ...(batches.length > 1 ? { more: true } : {}) } })).data);
       for (let i = 1; i < batches.length; i++) {
-        await ctx.api.call('POST', `/admin/handover/${seg(data.job)}/transactions`, { body: { transactions: batches[i], ...(i < batches.length - 1 ? { more: true } : {}) } });
+        await ctx.api.call('POST', `/admin/handover/${seg(job)}/transactions`, { body: { transactions: batches[i], ...(i < batches.length - 1 ? { more: true } : {}) } });
       }
-      replace(out, note('ok', `Started ${data.job}: ${count(list.length)} transactions, ${base.from} → ${base.to}${base.dryRun ? ', dry run' : ''}.`));
-      onStarted(data.job);
+      replace(out, note('ok', `Started ${job}: ${count(list.length)} transactions, ${base.from} → ${base.to}${base.dryRun ? ', dry run' : ''}.`));
+      onStarted(job);
     } catch (err) {
-      replace(out, note('error', `Start refused: ${err.message}`), err.details ? h('ul', { class: 'problems' }, err.details.slice(0, 20).map((d) => h('li', null, h('code', null, d.path || '/'), ` ${d.message}`))) : null);
+      const what = job ? `Job ${job} started, but a later batch was refused (send the rest with cutover handover FILE --job ${job}): ` : 'Start refused: ';
+      replace(out, note('error', what, err.message), err.details ? h('ul', { class: 'problems' }, err.details.slice(0, 20).map((d) => h('li', null, h('code', null, d.path || '/'), ` ${d.message}`))) : null);
+      if (job) onStarted(job);
+    } finally {
+      start.disabled = false;
     }
   };
+  const start = ctx.guard(h('button', { type: 'submit', class: 'primary' }, 'Start hand-over'));
   return h('form', { class: 'grid-form', 'aria-label': 'Start a hand-over', onsubmit: submit },
     field('From', from), field('To', to), field('Rate (transactions/s)', rate),
     h('label', { class: 'field check' }, dryRun, h('span', null, 'Dry run: compare only, move nothing')),
     h('div', { class: 'wide' }, field('Transactions whose data is on the target', rows, 'CSV (header merchant,apiVersion,transactionId,orderId,idempotencyKey) or JSON lines. For files of millions of rows: cutover handover FILE --from --to.')),
-    h('div', { class: 'actions' }, ctx.guard(h('button', { type: 'submit', class: 'primary' }, 'Start hand-over'))), out);
+    h('div', { class: 'actions' }, start), out);
 }
 
 export default {
