@@ -148,7 +148,7 @@ export function buildApp(deps: AppDeps): Gateway {
     warnings: () => drain.warnings(),
   }));
   adminApp.get('/metrics', async function metricsEndpoint(_req, res) {
-    await split.view().catch(() => {});
+    await Promise.all([split.view().catch(() => {}), drain.report().then((r) => metrics.setDrain(r), () => {})]);
     metrics.pinCacheEntries.set(pins.cachedPins);
     res.setHeader('content-type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());

@@ -34,6 +34,13 @@ export function createApi(token, onUnauthorized = () => {}) {
   return {
     get: async (path) => (await call('GET', path)).data,
     call,
+    /** A file the API serves (e.g. a CSV) as a Blob, for a download link the token cannot ride on. */
+    async blob(path) {
+      const res = await fetch(path, { cache: 'no-store', credentials: 'omit', headers: { authorization: `Bearer ${token}` } });
+      if (res.status === 401) onUnauthorized();
+      if (!res.ok) { let data = null; try { data = await res.json(); } catch { /* not JSON */ } throw new ApiError(res.status, data); }
+      return res.blob();
+    },
   };
 }
 

@@ -46,6 +46,15 @@ export class Metrics {
   readonly canaryWeight = this.#gauge('cutover_canary_weight_ratio',
     'Weight of the canary target in its split rule (0..1)', ['rule', 'backend']);
   readonly canaryGate = this.#gauge('cutover_canary_gate_reading', 'Last gate readings of the canary step window', ['gate']);
+  readonly drainLive = this.#gauge('cutover_drain_live_transactions',
+    'Live transactions pinned to each backend (created, not expired, not handed over), from the store, all instances', ['backend']);
+  readonly drainFollowUps = this.#gauge('cutover_drain_follow_ups',
+    'Follow-ups routed to each backend over the last hour, day and week, all instances', ['backend', 'window']);
+  readonly drainNew = this.#gauge('cutover_drain_new_transactions',
+    'New transactions each backend received over the last hour and day, all instances', ['backend', 'window']);
+  readonly drainVerdict = this.#gauge('cutover_drain_verdict',
+    'Drain verdict per backend: 1 for the current one (serving, draining, idle), 0 for the others', ['backend', 'verdict']);
+  readonly drainWarnings = this.#gauge('cutover_drain_warnings', 'Switch-off warnings of the drain report (a backend that must not be switched off yet)');
 
   #gcObserver?: PerformanceObserver;
 
@@ -96,9 +105,29 @@ export class Metrics {
     this.#gcObserver?.disconnect();
   }
 
+  /** The drain report's figures (read at scrape time, like the split view). */
+  setDrain(report: DrainFigures): void {
+    for (const [backend, d] of Object.entries(report.backends)) {
+      this.drainLive.set({ backend }, d.livePins);
+      for (const window of ['hour', 'day', 'week'] as const) this.drainFollowUps.set({ backend, window }, d.followUps[window]);
+      for (const window of ['hour', 'day'] as const) this.drainNew.set({ backend, window }, d.newTransactions[window]);
+      for (const v of ['serving', 'draining', 'idle'] as const) this.drainVerdict.set({ backend, verdict: v }, v === d.verdict ? 1 : 0);
+    }
+    this.drainWarnings.set(report.warnings.length);
+  }
+
   setBreaker(backend: string, state: BreakerState): void {
     for (const s of ['closed', 'open', 'half_open'] as const) this.breakerState.set({ backend, state: s }, s === state ? 1 : 0);
   }
+}
+
+/** What the drain gauges read of a drain report (control/drain.ts). */
+export interface DrainFigures {
+  backends: Record<string, {
+    livePins: number; verdict: string;
+    followUps: { hour: number; day: number; week: number }; newTransactions: { hour: number; day: number };
+  }>;
+  warnings: readonly string[];
 }
 
 /** "2xx", "4xx"... for a status code. */

@@ -29,6 +29,7 @@ test('with a read-only token every view shows its data and every change control 
     ['rules', 'Rules', 'table.history'],
     ['merchants', 'Merchants', 'tr[data-merchant="M-RO"]'],
     ['canary', 'Canary', 'form[aria-label="Start a canary"]'],
+    ['drain', 'Drain and hand-over', 'form[aria-label="Start a hand-over"]'],
     ['audit', 'Audit', 'ol.audit > li'],
   ];
   let writeControls = 0;

@@ -7,6 +7,7 @@ import overview from './overview.js';
 import rules from './rules.js';
 import merchants from './merchants.js';
 import canary from './canary.js';
+import drain from './drain.js';
 import audit from './audit.js';
 
-export const views = [overview, rules, merchants, canary, audit];
+export const views = [overview, rules, merchants, canary, drain, audit];
