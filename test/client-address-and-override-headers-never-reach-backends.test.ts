@@ -1,23 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, testConfig, type RunningGateway } from './helpers/stack.ts';
-import { startRecordingBackend, type RecordingBackend } from './helpers/recording-backend.ts';
+import { useRecordingStack } from './helpers/recording-backend.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // A backend reads its client's address, scheme, prefix, method and URL from headers a
 // merchant can send: only the gateway's own X-Forwarded-For/-Proto/-Host/-Port reach it.
 // A header that a CGI/WSGI backend folds into a routed one (X_Merchant_Id) is refused.
 
-let rec: RecordingBackend;
-let gw: RunningGateway;
-before(async () => {
-  rec = await startRecordingBackend();
-  gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }));
-});
-after(async () => { await gw?.close(); await rec?.close(); });
+const stack = useRecordingStack();
 
 const send = (method: string, path: string, headers: string, body = '') =>
-  rawRequest(gw.url, `${method} ${path} HTTP/1.1\r\nHost: shop.example\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  rawRequest(stack.gw.url, `${method} ${path} HTTP/1.1\r\nHost: shop.example\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 
 const CLAIMS = [
   'X-Forwarded-Prefix: /admin', 'X-Forwarded-Uri: /api/v1/payments/T/refund', 'X-Forwarded-Scheme: https', 'X-Forwarded-Ssl: on',
@@ -29,7 +22,7 @@ const CLAIMS = [
 test('client address, scheme, prefix, method-override and URL-rewrite headers never reach a backend', async () => {
   const answer = await send('GET', '/api/v1/echo', `X-Merchant-Id: M-HDR\r\n${CLAIMS}X-Custom: kept\r\n`);
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
-  const got = rec.received.at(-1)!;
+  const got = stack.rec.received.at(-1)!;
   const names = got.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
   assert.deepEqual(names.filter((n) => n.startsWith('x-forwarded-')).sort(), ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto']);
   for (const name of ['x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'x-http-method-override', 'x-method-override', 'x-http-method',
@@ -42,10 +35,10 @@ test('client address, scheme, prefix, method-override and URL-rewrite headers ne
 
 test('the gateway appends its own Via entry to every forwarded request (RFC 9110 7.6.3), none to answers', async () => {
   const plain = await send('GET', '/api/v1/echo', 'X-Merchant-Id: M-HDR\r\n');
-  assert.equal(rec.received.at(-1)!.headers.via, '1.1 cutover');
+  assert.equal(stack.rec.received.at(-1)!.headers.via, '1.1 cutover');
   assert.equal(plain.headers.via, undefined);
   await send('GET', '/api/v1/echo', 'X-Merchant-Id: M-HDR\r\nVia: 1.1 merchant-proxy\r\n');
-  assert.equal(rec.received.at(-1)!.headers.via, '1.1 merchant-proxy, 1.1 cutover');
+  assert.equal(stack.rec.received.at(-1)!.headers.via, '1.1 merchant-proxy, 1.1 cutover');
 });
 
 test('a routed header spelled with "_" (X_Merchant_Id, Idempotency_Key) is 400 invalid_header and forwards nothing', async () => {
@@ -56,10 +49,10 @@ test('a routed header spelled with "_" (X_Merchant_Id, Idempotency_Key) is 400 i
     ['/api/v1/echo', 'X-Merchant-Id: M-HDR\r\nx_merchant-id: M-VICTIM\r\n'],
     ['/api/v2/payments/pay_1/refunds', 'X-Merchant-Id: M-HDR\r\nIdempotency-Key: k1\r\nIdempotency_Key: k2\r\n'],
   ]) {
-    const before = rec.received.length;
+    const before = stack.rec.received.length;
     const answer = await send('POST', path, `${headers}Content-Type: application/json\r\n`, refund);
     assert.equal(answer.status, 400, `${JSON.stringify(headers)}: ${answer.raw.slice(0, 300)}`);
     assert.equal(JSON.parse(answer.body).error, 'invalid_header', JSON.stringify(headers));
-    assert.equal(rec.received.length, before, `${JSON.stringify(headers)} reached the backend`);
+    assert.equal(stack.rec.received.length, before, `${JSON.stringify(headers)} reached the backend`);
   }
 });

@@ -1,7 +1,6 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, testConfig, type RunningGateway } from './helpers/stack.ts';
-import { startRecordingBackend, type RecordingBackend } from './helpers/recording-backend.ts';
+import { useRecordingStack } from './helpers/recording-backend.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 
 // Backends read the query too (Alipay-style `trade_no`/`total_amount`, PHP folding
@@ -9,26 +8,20 @@ import { rawRequest } from './helpers/raw-http.ts';
 // none; the query-by-order endpoint takes only its order field, and the backend receives the
 // query rebuilt from the validated value.
 
-let rec: RecordingBackend;
-let gw: RunningGateway;
-before(async () => {
-  rec = await startRecordingBackend();
-  gw = await startGateway(testConfig({ legacy: rec.url, next: rec.url }));
-});
-after(async () => { await gw?.close(); await rec?.close(); });
+const stack = useRecordingStack();
 
 function send(method: string, target: string, body = '') {
-  return rawRequest(gw.url, `${method} ${target} HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-Q\r\nIdempotency-Key: k-q-${Math.random()}\r\n`
+  return rawRequest(stack.gw.url, `${method} ${target} HTTP/1.1\r\nHost: gateway\r\nX-Merchant-Id: M-Q\r\nIdempotency-Key: k-q-${Math.random()}\r\n`
     + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 async function refused(method: string, target: string, detailPath: string, body = '') {
-  const before = rec.received.length;
+  const before = stack.rec.received.length;
   const answer = await send(method, target, body);
   assert.equal(answer.status, 400, `${method} ${target}: ${answer.raw.slice(0, 300)}`);
   const parsed = JSON.parse(answer.body) as { error: string; details: { path: string }[] };
   assert.equal(parsed.error, 'invalid_request', target);
   assert.ok(parsed.details.some((d) => d.path === detailPath), `${target}: ${JSON.stringify(parsed.details)}`);
-  assert.equal(rec.received.length, before, `${method} ${target} reached the backend`);
+  assert.equal(stack.rec.received.length, before, `${method} ${target} reached the backend`);
 }
 
 const V1_CREATE = JSON.stringify({ out_trade_no: 'Q-1', total_amount: '1.00', currency: 'CNY', subject: 's' });
@@ -59,12 +52,12 @@ test('the backend receives the query rebuilt from the validated order number onl
   ]) {
     const answer = await send('GET', target);
     assert.equal(answer.status, 200, `${target}: ${answer.raw.slice(0, 300)}`);
-    assert.equal(rec.received.at(-1)!.url, forwarded, target);
+    assert.equal(stack.rec.received.at(-1)!.url, forwarded, target);
   }
 });
 
 test('a modelled path sent with an empty "?" reaches the backend as the bare path', async () => {
   const answer = await send('GET', '/api/v1/payments/2026120100000001?');
   assert.equal(answer.status, 200, answer.raw.slice(0, 300));
-  assert.equal(rec.received.at(-1)!.url, '/api/v1/payments/2026120100000001');
+  assert.equal(stack.rec.received.at(-1)!.url, '/api/v1/payments/2026120100000001');
 });
