@@ -25,6 +25,20 @@ function stores(label: string, withRedis: boolean): void {
       assert.equal((await adminCall(stack.gw, 'PUT', `/admin/merchants/${merchant}`, { backend: 'next' })).status, 200);
     }
     const create = (merchant: string, order: string) => merchantPost(stack.gw, '/api/v1/payments', merchant, v1Create(order));
+    /**
+     * Holds two creates of one order at legacy: the claimant reaches legacy first, then a second
+     * create of the order finds the claim and follows it. Returns both answers and both held calls.
+     */
+    async function holdTwoCreates(merchant: string, order: string) {
+      stack.legacy.reply = () => 'hold';
+      const base = stack.legacy.received.length;
+      const claimant = create(merchant, order);
+      await stack.legacy.arrived(base + 1);
+      const follower = create(merchant, order);
+      await stack.legacy.arrived(base + 2);
+      const [claimantCall, followerCall] = stack.legacy.received.slice(base);
+      return { claimant, claimantCall, follower, followerCall };
+    }
 
     test('a create refused with a 4xx gives its order back: the next create of that order follows the current rules', async () => {
       const merchant = `M-REF-${withRedis ? 'R' : 'E'}`;
@@ -71,14 +85,7 @@ function stores(label: string, withRedis: boolean): void {
       test(`a refusal racing a concurrent success of the same order leaves the order pinned (the ${first} answered first)`, async () => {
         const merchant = `M-RACE-${first}-${withRedis ? 'R' : 'E'}`;
         const order = orderId('RACE');
-        stack.legacy.reply = () => 'hold';
-        const base = stack.legacy.received.length;
-        // The claimant reaches legacy, then a second create of the order finds the claim and follows it.
-        const claimant = create(merchant, order);
-        await stack.legacy.arrived(base + 1);
-        const follower = create(merchant, order);
-        await stack.legacy.arrived(base + 2);
-        const [claimantCall, followerCall] = stack.legacy.received.slice(base);
+        const { claimant, claimantCall, follower, followerCall } = await holdTwoCreates(merchant, order);
         const answers = {
           success: async () => { followerCall.answer(201, { trade_no: `pay_race_${first}`, code: '10000' }); assert.equal((await follower).status, 201); },
           refusal: async () => { claimantCall.answer(400, { code: '40004' }); assert.equal((await claimant).status, 400); },
@@ -98,13 +105,7 @@ function stores(label: string, withRedis: boolean): void {
     test('a refusal while a joined create is still in flight keeps the order pinned: a third create follows it, not the new rules', async () => {
       const merchant = `M-JOIN-${withRedis ? 'R' : 'E'}`;
       const order = orderId('JOIN');
-      stack.legacy.reply = () => 'hold';
-      const base = stack.legacy.received.length;
-      const claimant = create(merchant, order);
-      await stack.legacy.arrived(base + 1);
-      const joiner = create(merchant, order);
-      await stack.legacy.arrived(base + 2);
-      const [claimantCall, joinerCall] = stack.legacy.received.slice(base);
+      const { claimant, claimantCall, follower: joiner, followerCall: joinerCall } = await holdTwoCreates(merchant, order);
       // The rules move the merchant to next, then the claimant is refused while the joiner is held.
       await flip(merchant);
       claimantCall.answer(400, { code: '40004' });
