@@ -4,19 +4,19 @@
  * store per rollout step, so gates read the traffic of all instances.
  */
 import type { Store } from '../store/types.ts';
+import { addCounts, BatchedCounters } from './batched-counters.ts';
 
 /** Latency bucket upper bounds in ms; p99 is read as the bound of the bucket holding it (conservative). */
 export const LATENCY_BOUNDS_MS = [5, 10, 25, 50, 100, 250, 500, 800, 1000, 2500, 5000, 10000, Infinity];
 
 export interface GateReadings { requests: number; ratio5xx: number | null; p99Ms: number | null }
 
-export class CanaryStats {
+export class CanaryStats extends BatchedCounters {
   readonly #store: Store;
   #target: { backend: string; window: string } | null = null;
   #pending: Record<string, number> = {};
-  #timer?: NodeJS.Timeout;
 
-  constructor(store: Store) { this.#store = store; }
+  constructor(store: Store) { super(250); this.#store = store; }
 
   /** Which backend to watch and the counter window (one per rollout step). */
   watch(target: { backend: string; window: string } | null): void {
@@ -35,13 +35,6 @@ export class CanaryStats {
     p[`b${i}`] = (p[`b${i}`] ?? 0) + 1;
   }
 
-  start(everyMs = 250): void {
-    this.#timer = setInterval(() => void this.flush(), everyMs);
-    this.#timer.unref();
-  }
-
-  stop(): void { clearInterval(this.#timer); }
-
   async flush(): Promise<void> {
     const target = this.#target;
     if (!target || Object.keys(this.#pending).length === 0) return;
@@ -50,7 +43,7 @@ export class CanaryStats {
     try {
       await this.#store.addCounters(`canary:${target.window}`, batch, 24 * 3600_000);
     } catch {
-      for (const [k, v] of Object.entries(batch)) this.#pending[k] = (this.#pending[k] ?? 0) + v;
+      addCounts(this.#pending, batch);
     }
   }
 

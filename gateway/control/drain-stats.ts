@@ -6,6 +6,7 @@
  * the week, and the time of each backend's last follow-up.
  */
 import type { Store } from '../store/types.ts';
+import { BatchedCounters, type Counts } from './batched-counters.ts';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -17,13 +18,12 @@ export interface TrafficCounts {
   lastFollowUpAt: string | null;
 }
 
-export class DrainStats {
+export class DrainStats extends BatchedCounters {
   readonly #store: Store;
   readonly #now: () => number;
   #pending = new Map<string, { n: number; f: number; last: number }>();
-  #timer?: NodeJS.Timeout;
 
-  constructor(store: Store, now: () => number = Date.now) { this.#store = store; this.#now = now; }
+  constructor(store: Store, now: () => number = Date.now) { super(1000); this.#store = store; this.#now = now; }
 
   /** Called by the data plane for each answered create (`new`) or follow-up routed to a backend. */
   observe(backend: string, kind: 'new' | 'followUp'): void {
@@ -33,20 +33,13 @@ export class DrainStats {
     else { p.f++; p.last = this.#now(); }
   }
 
-  start(everyMs = 1000): void {
-    this.#timer = setInterval(() => void this.flush(), everyMs);
-    this.#timer.unref();
-  }
-
-  stop(): void { clearInterval(this.#timer); }
-
   async flush(): Promise<void> {
     if (this.#pending.size === 0) return;
     const batch = this.#pending;
     this.#pending = new Map();
     const now = this.#now();
-    const counts: Record<string, number> = {};
-    const last: Record<string, number> = {};
+    const counts: Counts = {};
+    const last: Counts = {};
     for (const [b, p] of batch) {
       if (p.n) counts[`n:${b}`] = p.n;
       if (p.f) { counts[`f:${b}`] = p.f; last[b] = p.last; }

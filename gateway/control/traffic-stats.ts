@@ -6,6 +6,7 @@
  */
 import type { Store } from '../store/types.ts';
 import { LATENCY_BOUNDS_MS } from './canary-stats.ts';
+import { addCounts, BatchedCounters, type Counts } from './batched-counters.ts';
 
 export const SLOT_SECONDS = 10;
 export const WINDOW_SECONDS = 15 * 60;
@@ -33,8 +34,6 @@ export interface TrafficReading {
   series: { time: number[]; rps: Record<string, number[]>; errorRatio: Record<string, (number | null)[]> };
 }
 
-type Counts = Record<string, number>;
-
 /** The p99 read from cumulative latency buckets, as the bound of the bucket holding it (conservative). */
 function p99Of(c: Counts, backend: string, n: number): number | null {
   if (n === 0) return null;
@@ -47,16 +46,16 @@ function p99Of(c: Counts, backend: string, n: number): number | null {
   return null;
 }
 
-export class TrafficStats {
+export class TrafficStats extends BatchedCounters {
   readonly #store: Store;
   readonly #backends: readonly string[];
   readonly #now: () => number;
   /** Counts not yet in the store, by slot number, so a late flush lands in the right slot. */
   #pending = new Map<number, Counts>();
-  #timer?: NodeJS.Timeout;
   #cached: { at: number; reading: Promise<TrafficReading> } | null = null;
 
   constructor(store: Store, backends: readonly string[], now: () => number = Date.now) {
+    super(1000);
     this.#store = store;
     this.#backends = backends;
     this.#now = now;
@@ -74,13 +73,6 @@ export class TrafficStats {
     add(`${backend}|b${i}`);
   }
 
-  start(everyMs = 1000): void {
-    this.#timer = setInterval(() => void this.flush(), everyMs);
-    this.#timer.unref();
-  }
-
-  stop(): void { clearInterval(this.#timer); }
-
   /** Adds this instance's counts to the store; kept for the next try when the store is down. */
   async flush(): Promise<void> {
     const batch = this.#pending;
@@ -91,9 +83,7 @@ export class TrafficStats {
         await this.#store.addCounters(`traffic:${slot}`, counts, (WINDOW_SECONDS + 60) * 1000);
       } catch {
         if (slot <= oldest) return; // outside the window by now: not worth keeping
-        const c = this.#pending.get(slot) ?? {};
-        for (const [k, v] of Object.entries(counts)) c[k] = (c[k] ?? 0) + v;
-        this.#pending.set(slot, c);
+        this.#pending.set(slot, addCounts(this.#pending.get(slot) ?? {}, counts));
       }
     }));
   }
@@ -115,7 +105,7 @@ export class TrafficStats {
     const slots = Array.from({ length: SLOTS + 1 }, (_, i) => current - SLOTS + i);
     const counts = await Promise.all(slots.map((s) => this.#store.readCounters(`traffic:${s}`)));
     const total: Counts = {};
-    for (const c of counts) for (const [k, v] of Object.entries(c)) total[k] = (total[k] ?? 0) + v;
+    for (const c of counts) addCounts(total, c);
     const elapsedInCurrent = Math.max(1, now / 1000 - current * SLOT_SECONDS);
     const seconds = SLOTS * SLOT_SECONDS + elapsedInCurrent;
     const lastMinute = counts.slice(-(60 / SLOT_SECONDS) - 1);
