@@ -49,6 +49,12 @@ export function note(kind, ...children) {
   return h('p', { class: ['note', kind], role: kind === 'error' ? 'alert' : 'status' }, ...children);
 }
 
+/** The server's validation problems of a refused call (the `details` of SPEC §3) as a list, the first `most` of them; null without details. */
+export function problems(err, most = Infinity) {
+  if (!Array.isArray(err.details)) return null;
+  return h('ul', { class: 'problems' }, err.details.slice(0, most).map((d) => h('li', null, h('code', null, d.path || '/'), ` ${d.message}`)));
+}
+
 /** A labelled form field wrapping `control`. */
 export function field(label, control, hint) {
   return h('label', { class: 'field' }, h('span', { class: 'label' }, label), control, hint ? h('span', { class: 'hint' }, hint) : null);

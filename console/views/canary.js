@@ -3,7 +3,7 @@
  * step, the target's weight and each gate's reading against its limit, live,
  * with a chart per gate; pause, resume and abort (SPEC 8).
  */
-import { h, replace, note, table, field } from '../dom.js';
+import { h, replace, note, table, field, problems } from '../dom.js';
 import { lineChart } from '../chart.js';
 import { percent, when, ago } from '../format.js';
 
@@ -50,7 +50,7 @@ function startForm(ctx, rules, onStarted) {
       replace(out);
       onStarted();
     } catch (err) {
-      replace(out, note('error', `Start refused: ${err.message}`), err.details ? h('ul', { class: 'problems' }, err.details.map((d) => h('li', null, h('code', null, d.path || '/'), ` ${d.message}`))) : null);
+      replace(out, note('error', `Start refused: ${err.message}`), problems(err));
     }
   };
   return h('form', { class: 'grid-form', 'aria-label': 'Start a canary', onsubmit: submit },

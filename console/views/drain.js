@@ -4,7 +4,7 @@
  * progress and differences, steered after a confirmation that says what the
  * action does, and a small form to start one (SPEC 11, issue 16).
  */
-import { h, replace, note, table, field } from '../dom.js';
+import { h, replace, note, table, field, problems } from '../dom.js';
 import { count, when, ago, json } from '../format.js';
 import { seg } from '../api.js';
 
@@ -114,7 +114,7 @@ function startForm(ctx, backends, onStarted) {
       onStarted(job);
     } catch (err) {
       const what = job ? `Job ${job} started, but a later batch was refused (send the rest with cutover handover FILE --job ${job}): ` : 'Start refused: ';
-      replace(out, note('error', what, err.message), err.details ? h('ul', { class: 'problems' }, err.details.slice(0, 20).map((d) => h('li', null, h('code', null, d.path || '/'), ` ${d.message}`))) : null);
+      replace(out, note('error', what, err.message), problems(err, 20));
       if (job) onStarted(job);
     } finally {
       start.disabled = false;

@@ -6,7 +6,7 @@
  * names what changes.
  */
 import { parse as parseYaml, stringify as toYaml } from '../../vendor/yaml/index.js';
-import { h, replace, note, table, field } from '../dom.js';
+import { h, replace, note, table, field, problems } from '../dom.js';
 import { ApiError } from '../api.js';
 import { when } from '../format.js';
 import { describeMatch, describeTarget, diffRulesets, rulesetOf } from '../ruleset.js';
@@ -15,12 +15,6 @@ import { describeMatch, describeTarget, diffRulesets, rulesetOf } from '../rules
 export function diffList(changes, emptyText = 'No difference.') {
   if (changes.length === 0) return h('p', { class: 'muted' }, emptyText);
   return h('ul', { class: 'diff' }, changes.map((c) => h('li', { class: `diff-${c.kind}` }, c.text)));
-}
-
-/** Server validation problems as a list. */
-function problems(err) {
-  if (!Array.isArray(err.details)) return null;
-  return h('ul', { class: 'problems' }, err.details.map((d) => h('li', null, h('code', null, d.path || '/'), ` ${d.message}`)));
 }
 
 function rulesTable(current) {
