@@ -178,7 +178,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
       // decide, on one snapshot of the routing state, whose version is the one reported
       const snapshot: DecideEnv = { ...env, state: env.state };
       const decided = await decide(snapshot, subject);
-      // claim: a create's pins are made before it is forwarded (an order already pinned redirects it)
+      // claim: the pins the decision wants (a create's order and key, a v2 refund's or cancel's key)
+      // are made before it is forwarded; an order already pinned redirects a create
       const { decision, claims } = await claim(pins, snapshot, subject, decided, log);
       ex.decision = decision;
       if (decision.follow === 'transaction' && !decision.pinned) deps.onNewTransaction?.(decision, subject, snapshot.state.rules);
