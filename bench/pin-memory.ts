@@ -139,7 +139,8 @@ async function measureOnce(opts: { count: number; redisUrl: string; spreadDays?:
     let batch: Promise<unknown>[] = [];
     let pins = 0;
     for (const { key, backend, tag } of pinKeys(opts.count, only)) {
-      batch.push(store.pinIfAbsent(key, backend, now - (spreadMs * pins) / opts.count, tag));
+      const at = now - (spreadMs * pins) / opts.count;
+      batch.push(tag === undefined ? store.pinIfAbsent(key, backend, at) : store.claimPins([{ key, tag }], backend, false, at));
       pins++;
       if (batch.length >= BATCH) { await Promise.all(batch); batch = []; }
     }
@@ -167,7 +168,7 @@ async function measureOnce(opts: { count: number; redisUrl: string; spreadDays?:
     return {
       pins, bytesPerPin: Math.round(((after - before) / pins) * 100) / 100,
       usedMemoryBefore: before, usedMemoryAfter: after,
-      method: `INFO memory used_memory before and after ${pins} pinIfAbsent calls through RedisStore (${store.layout.buckets} buckets, ${store.layout.windowSeconds} s windows, ttl 400 days), creation times ${opts.spreadDays ? `spread over the last ${opts.spreadDays} days` : 'all now'}, batches of ${BATCH} in flight`,
+      method: `INFO memory used_memory before and after ${pins} pin writes through RedisStore (pinIfAbsent, claimPins for claims) (${store.layout.buckets} buckets, ${store.layout.windowSeconds} s windows, ttl 400 days), creation times ${opts.spreadDays ? `spread over the last ${opts.spreadDays} days` : 'all now'}, batches of ${BATCH} in flight`,
       hashMaxListpackEntries, encodings, hashes, maxHashLength, seconds: Math.round(seconds * 10) / 10,
     };
   } finally {

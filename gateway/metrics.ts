@@ -32,7 +32,7 @@ export class Metrics {
   readonly pinOps = this.#counter('cutover_pin_operations_total',
     'Pin lookups and claims by outcome (hit = served from the local cache)', ['op', 'outcome']);
   readonly storeDuration = this.#histogram('cutover_store_duration_seconds',
-    'Store round trips of the data path, in seconds, by command: claim (order or idempotency-key pin before forwarding), pin (transaction id after the answer), lookup',
+    'Store round trips of the data path, in seconds, by command: claim (a request\'s order and idempotency-key pins, one call, before forwarding), release (of those claims after a refusal), pin (transaction id after the answer), lookup',
     ['command'], STORE_BUCKETS);
   readonly pinCacheEntries = this.#gauge('cutover_pin_cache_entries', 'Pins held in this instance\'s pin cache');
   readonly storeErrors = this.#counter('cutover_store_errors_total', 'Store commands that failed or timed out');

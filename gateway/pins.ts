@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from './errors.ts';
 import { PinCache, pinDigest } from './pin-cache.ts';
-import type { Pin, PinResult, Store } from './store/types.ts';
+import type { ClaimWant, ClaimsResult, Pin, PinResult, Store } from './store/types.ts';
 
 /** Pin keys. Merchant ids and order numbers never contain ':' (both are validated). */
 export const pinKey = {
@@ -25,36 +25,35 @@ export const pinKey = {
   idempotency: (merchant: string, key: string) => `k:${merchant}:${key}`,
 };
 
-export type PinOp = 'lookup' | 'claim' | 'release' | 'reassert';
+export type PinOp = 'lookup' | 'claim' | 'release';
 
 export interface PinEvents {
-  /** op: lookup | claim | release | reassert; outcome: hit (cache) | found | absent | created | released | kept | error */
+  /** op: lookup | claim | release; outcome: hit (cache) | found | absent | created | joined | refused | released | kept | error */
   onPinOp?(op: PinOp, outcome: string): void;
   onStoreError?(err: unknown): void;
   /**
-   * One store round trip of the data path, in seconds. command: claim (an
-   * order or idempotency-key pin before forwarding) | pin (a transaction id
-   * after the answer) | lookup.
+   * One store round trip of the data path, in seconds. command: claim (a
+   * request's order and idempotency-key pins before forwarding) | release
+   * (of those claims, after a refusal) | pin (a transaction id after the
+   * answer) | lookup.
    */
-  onStoreCall?(command: 'claim' | 'pin' | 'lookup', seconds: number): void;
+  onStoreCall?(command: StoreCall, seconds: number): void;
 }
 
-/** What a store call is for, from its key (see pinKey): a transaction id is pinned after the answer. */
-const commandOf = (op: 'lookup' | 'claim', key: string) => (op === 'lookup' ? 'lookup' : key.startsWith('t:') ? 'pin' : 'claim');
+export type StoreCall = 'claim' | 'release' | 'pin' | 'lookup';
 
 export interface PinPort {
   /** The live pin of a key, or null; throws pin_store_unavailable when the store cannot tell. */
   lookup(key: string): Promise<Pin | null>;
+  /** Pins a key unless already pinned (a transaction id); returns the pin that holds. */
+  claim(key: string, backend: string): Promise<PinResult>;
   /**
-   * Pins a key unless already pinned; returns the pin that holds. With `tag` (a
-   * create's claim, see claims.ts) the store is always asked: such a pin may
-   * have been released since it was cached, and the stored tag is returned.
+   * A request's claims in one store call (Store.claimPins): made or joined,
+   * or none. Always asks the store: a cached claim may have been released.
    */
-  claim(key: string, backend: string, opts?: { tag?: string }): Promise<PinResult>;
-  /** Withdraws a claim: deletes the pin if it still carries `tag`; true when deleted. */
-  release(key: string, tag: string): Promise<boolean>;
-  /** Re-asserts a claim whose create succeeded (Store.reassertPin); returns the pin that holds. */
-  reassert(key: string, backend: string, tag: string): Promise<PinResult>;
+  claimAll(claims: readonly ClaimWant[], backend: string, follow: boolean): Promise<ClaimsResult>;
+  /** Withdraws claims in one store call: deletes each pin that still carries its tag; true for each deleted. */
+  releaseAll(claims: readonly ClaimWant[]): Promise<boolean[]>;
   /** Marks a claim final (its create was answered, not refused): it may be cached. */
   confirm(key: string, pin: Pin): void;
 }
@@ -110,8 +109,8 @@ export class PinService implements PinPort {
     this.#trustedUntil = wallClockMs;
   }
 
-  #timed(op: 'lookup' | 'claim', key: string, started: number): void {
-    this.#events.onStoreCall?.(commandOf(op, key), (performance.now() - started) / 1000);
+  #timed(command: StoreCall, started: number): void {
+    this.#events.onStoreCall?.(command, (performance.now() - started) / 1000);
   }
 
   /** Pins held in the local cache now. */
@@ -148,7 +147,7 @@ export class PinService implements PinPort {
     } catch (err) {
       this.#fail('lookup', err);
     } finally {
-      this.#timed('lookup', key, started);
+      this.#timed('lookup', started);
     }
     this.#events.onPinOp?.('lookup', pin ? 'found' : 'absent');
     if (pin && this.#final(pin, now)) this.#keep(key, pin, now, generation);
@@ -156,23 +155,46 @@ export class PinService implements PinPort {
   }
 
   /** `opts.store`: write through to the store even when the pin is cached (a pin only remembered locally). */
-  async claim(key: string, backend: string, opts: { store?: boolean; tag?: string } = {}): Promise<PinResult> {
+  async claim(key: string, backend: string, opts: { store?: boolean } = {}): Promise<PinResult> {
     const now = this.#now();
-    const hit = opts.store || opts.tag !== undefined ? null : this.#cached(key, now);
+    const hit = opts.store ? null : this.#cached(key, now);
     if (hit) { this.#events.onPinOp?.('claim', 'hit'); return { ...hit, created: false }; }
     let pin: PinResult;
     const started = performance.now();
     const generation = this.#generation;
     try {
-      pin = await this.#store.pinIfAbsent(key, backend, now, opts.tag);
+      pin = await this.#store.pinIfAbsent(key, backend, now);
     } catch (err) {
       this.#fail('claim', err);
     } finally {
-      this.#timed('claim', key, started);
+      this.#timed('pin', started);
     }
     this.#events.onPinOp?.('claim', pin.created ? 'created' : 'found');
     if (this.#final(pin, now)) this.#keep(key, pin, now, generation);
     return pin;
+  }
+
+  async claimAll(claims: readonly ClaimWant[], backend: string, follow: boolean): Promise<ClaimsResult> {
+    const now = this.#now();
+    let r: ClaimsResult;
+    const started = performance.now();
+    const generation = this.#generation;
+    try {
+      r = await this.#store.claimPins(claims, backend, follow, now);
+    } catch (err) {
+      this.#fail('claim', err);
+    } finally {
+      this.#timed('claim', started);
+    }
+    if (!r.claimed) {
+      this.#events.onPinOp?.('claim', 'refused');
+      return r;
+    }
+    r.pins.forEach((pin, i) => {
+      this.#events.onPinOp?.('claim', pin.created ? 'created' : 'joined');
+      if (this.#final(pin, now)) this.#keep(claims[i].key, pin, now, generation);
+    });
+    return r;
   }
 
   /** A claim whose create was answered other than with a refusal: it is final, and may be cached. */
@@ -180,29 +202,22 @@ export class PinService implements PinPort {
     this.#keep(key, pin, this.#now());
   }
 
-  async release(key: string, tag: string): Promise<boolean> {
-    let released: boolean;
+  async releaseAll(claims: readonly ClaimWant[]): Promise<boolean[]> {
+    if (claims.length === 0) return [];
+    let released: boolean[];
+    const started = performance.now();
     try {
-      released = await this.#store.releasePin(key, tag, this.#now());
+      released = await this.#store.releasePins(claims, this.#now());
     } catch (err) {
       this.#fail('release', err);
+    } finally {
+      this.#timed('release', started);
     }
-    this.#events.onPinOp?.('release', released ? 'released' : 'kept');
-    if (released) this.#cache?.delete(this.#digest(key));
+    released.forEach((deleted, i) => {
+      this.#events.onPinOp?.('release', deleted ? 'released' : 'kept');
+      if (deleted) this.#cache?.delete(this.#digest(claims[i].key));
+    });
     return released;
-  }
-
-  async reassert(key: string, backend: string, tag: string): Promise<PinResult> {
-    let pin: PinResult;
-    const generation = this.#generation;
-    try {
-      pin = await this.#store.reassertPin(key, backend, tag, this.#now());
-    } catch (err) {
-      this.#fail('reassert', err);
-    }
-    this.#events.onPinOp?.('reassert', pin.created ? 'created' : 'found');
-    if (pin.backend === backend) this.#keep(key, pin, this.#now(), generation);
-    return pin;
   }
 
   /** Remembers a pin locally only (its store write failed; this instance still routes it right). */

@@ -93,11 +93,11 @@ test('breaker state, pin operations, store errors and the ruleset version', asyn
 
 test('store round trips by command, GC pauses by kind and event-loop delay, for an operator chasing a tail', async () => {
   const samples = parseExposition(await metricsText());
-  // One v1 create (order claim, then its id), one v2 create (order and key claims, then its id), one pinned follow-up served from the cache.
-  assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'claim' }), 3);
+  // One v1 create (order claim, then its id), one v2 create (order and key claims in one call, then its id), one pinned follow-up served from the cache.
+  assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'claim' }), 2);
   assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'pin' }), 2);
   assert.equal(value(samples, 'cutover_store_duration_seconds_count', { command: 'lookup' }), undefined, 'a cache hit is no round trip');
-  assert.equal(value(samples, 'cutover_store_duration_seconds_bucket', { command: 'claim', le: '+Inf' }), 3);
+  assert.equal(value(samples, 'cutover_store_duration_seconds_bucket', { command: 'claim', le: '+Inf' }), 2);
   assert.equal(value(samples, 'cutover_pin_cache_entries'), 5, 'two order pins, one key pin, two ids');
   // Young-generation garbage makes the collector run; every pause is counted, by kind.
   let kept: number[] = [];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
 import { RedisStore } from '../gateway/store/redis.ts';
 import {
-  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, MAX_BACKEND_CODES, MAX_CLAIM_TOKEN,
+  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, MAX_BACKEND_CODES, MAX_CLAIM_TOKEN, CLAIM_SPREAD,
 } from '../gateway/store/pin-layout.ts';
 
 const DAY = 86_400;
@@ -81,8 +81,21 @@ test('a pin key maps to a fixed 16-character field and a bucket; all windows of 
   const counts = new Array(16).fill(0);
   for (let i = 0; i < 16_000; i++) counts[pinSlot(`t:pay_${i}`, { ...layout, buckets: 16 }).bucket]++;
   for (const c of counts) assert.ok(c > 800 && c < 1200, `bucket sizes ${counts.join(',')}`);
-  const tags = new Set([1, 2, 3].map((w) => /\{([^}]*)\}/.exec(windowKey('cutover:', a.bucket, w))![1]));
+  const tags = new Set([1, 2, 3].map((w) => /\{([^}]*)\}/.exec(windowKey('cutover:', a.home, w))![1]));
   assert.deepEqual([...tags], [String(a.bucket)]);
+});
+
+test('on a merchant layout a create\'s claims share their merchant\'s hash tag; transaction pins keep their bucket\'s', () => {
+  const byMerchant = { ...layout, claims: 'merchant' as const };
+  const tagOf = (key: string) => /\{([^}]*)\}/.exec(windowKey('cutover:', pinSlot(key, byMerchant).home, 7))![1];
+  assert.equal(tagOf('o:M1:ORDER-1'), 'm:M1');
+  assert.equal(tagOf('k:M1:some-key'), 'm:M1');
+  assert.equal(tagOf('o:M2:ORDER-1'), 'm:M2');
+  assert.equal(tagOf('t:pay_1'), String(pinSlot('t:pay_1', byMerchant).bucket));
+  // Spread over CLAIM_SPREAD hashes per merchant, and the digest field is the same on either layout.
+  const homes = new Set(Array.from({ length: 2000 }, (_, i) => pinSlot(`o:M1:ORDER-${i}`, byMerchant).home));
+  assert.equal(homes.size, CLAIM_SPREAD);
+  assert.equal(pinSlot('o:M1:ORDER-1', byMerchant).field, pinSlot('o:M1:ORDER-1', layout).field);
 });
 
 let redis: TestRedis;

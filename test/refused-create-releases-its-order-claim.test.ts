@@ -122,14 +122,14 @@ function stores(label: string, withRedis: boolean): void {
     test('a release the store cannot make keeps the claim (fail closed)', async () => {
       const merchant = `M-STOREFAIL-${withRedis ? 'R' : 'E'}`;
       const order = orderId('STOREFAIL');
-      const store = stack.gw.store as { releasePin: unknown };
-      const real = store.releasePin;
-      store.releasePin = async () => { throw new Error('injected store failure'); };
+      const store = stack.gw.store as { releasePins: unknown };
+      const real = store.releasePins;
+      store.releasePins = async () => { throw new Error('injected store failure'); };
       try {
         stack.legacy.reply = () => ({ status: 400, body: { code: '40004' } });
         assert.equal((await create(merchant, order)).status, 400);
       } finally {
-        store.releasePin = real;
+        store.releasePins = real;
       }
       await flip(merchant);
       stack.legacy.reply = (r) => created(r, 'pay_kept_on_store_failure');

@@ -68,8 +68,8 @@ function contract(label: string, kind: 'memory' | 'redis', open: () => Promise<S
       for (const k of ['t:count-1', 't:count-2', 't:count-3']) await store.pinIfAbsent(k, 'legacy', T);
       await store.pinIfAbsent('t:count-1', 'legacy', T); // found, not counted again
       // Claims with large tokens: their stored integers pass 14 digits, which a move must keep exact.
-      await store.pinIfAbsent('o:M:count-order', 'legacy', T, '2000001'); // an order pin is not a transaction
-      await store.pinIfAbsent('k:M:count-key', 'legacy', T, '2000002:AbCd-_12');
+      // An order pin and a key pin are not transactions.
+      assert.equal((await store.claimPins([{ key: 'o:M:count-order', tag: '2000001' }, { key: 'k:M:count-key', tag: '2000002:AbCd-_12' }], 'legacy', true, T)).claimed, true);
       assert.deepEqual(await live(), [l0 + 3, n0]);
 
       const keys = ['t:count-1', 'o:M:count-order', 'k:M:count-key'];
@@ -78,17 +78,17 @@ function contract(label: string, kind: 'memory' | 'redis', open: () => Promise<S
       assert.deepEqual(await store.movePins('freeze', [...keys, 't:count-none'], 'legacy', 'next', until, Date.now()), ['done', 'done', 'done', 'absent']);
       assert.equal((await store.getPin('t:count-1', T + 1000))!.movingUntil, until);
       assert.deepEqual(await store.getPin('k:M:count-key', T + 1000), { backend: 'legacy', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000002:AbCd-_12', movingUntil: until });
-      // A claim re-asserted while frozen changes its tag and keeps the freeze.
-      assert.equal((await store.reassertPin('o:M:count-order', 'legacy', '2000003', T + 1000)).tag, '2000003');
-      assert.equal((await store.getPin('o:M:count-order', T + 1000))!.movingUntil, until);
+      // A frozen claim is not joined: nothing is written, and it keeps its tag and its freeze.
+      assert.deepEqual(await store.claimPins([{ key: 'o:M:count-order', tag: '2000003' }], 'legacy', true, T + 1000),
+        { claimed: false, pins: [{ backend: 'legacy', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000001', movingUntil: until }] });
       assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until + 1, Date.now()), ['lapsed', 'lapsed', 'lapsed']); // another freeze
       assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['done', 'done', 'done']);
       assert.deepEqual(await store.movePins('move', keys, 'legacy', 'next', until, Date.now()), ['already', 'already', 'already']);
       assert.deepEqual(await store.getPin('t:count-1', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS });
-      assert.deepEqual(await store.getPin('o:M:count-order', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000003' });
+      assert.deepEqual(await store.getPin('o:M:count-order', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000001' });
       assert.deepEqual(await store.getPin('k:M:count-key', T + 1000), { backend: 'next', pinnedAt: T, expiresAt: T + TTL_MS, tag: '2000002:AbCd-_12' });
       // The moved claim is still the one its create holds: its release finds it.
-      assert.equal(await store.releasePin('k:M:count-key', '2000002:AbCd-_12', T + 1000), true);
+      assert.deepEqual(await store.releasePins([{ key: 'k:M:count-key', tag: '2000002:AbCd-_12' }], T + 1000), [true]);
       assert.deepEqual(await live(), [l0 + 2, n0 + 1]);
       // Past their expiry (and the end of its count slice) they are no longer live.
       const later = await store.pinCounts(T + TTL_MS + 2 * 86_400_000);
@@ -118,46 +118,68 @@ function contract(label: string, kind: 'memory' | 'redis', open: () => Promise<S
       assert.deepEqual(again, { backend: 'next', pinnedAt: T0 + TTL_MS, expiresAt: T0 + 2 * TTL_MS, created: true });
     });
 
-    test('a claim keeps its tag; a release with another tag, or of an untagged pin, deletes nothing', async () => {
-      const claim = await store.pinIfAbsent('o:M1:tagged', 'legacy', T0, '101');
-      assert.deepEqual(claim, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '101', created: true });
-      assert.equal((await store.pinIfAbsent('o:M1:tagged', 'next', T0, '202:AbCd-_12')).tag, '101', 'the second claim sees the first one\'s tag');
-      assert.equal(await store.releasePin('o:M1:tagged', '202:AbCd-_12', T0 + 1000), false);
-      assert.equal((await store.getPin('o:M1:tagged', T0 + 1000))?.tag, '101');
+    test('a create\'s claims are made together, tagged; a release deletes only pins still carrying its tag', async () => {
+      const order = { key: 'o:M1:tagged', tag: '101' };
+      const key = { key: 'k:M1:tagged-key', tag: '102:AbCd-_12' };
+      assert.deepEqual(await store.claimPins([order, key], 'legacy', true, T0), {
+        claimed: true,
+        pins: [{ backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '101', created: true },
+          { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '102:AbCd-_12', created: true }],
+      });
+      assert.deepEqual(await store.releasePins([{ ...order, tag: '202' }, { ...key, tag: '102:other000' }, { key: 't:never-pinned', tag: '101' }], T0 + 1000), [false, false, false]);
+      assert.deepEqual(await store.getPin(order.key, T0 + 1000), { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '101' });
       await store.pinIfAbsent('t:untagged', 'legacy', T0);
-      assert.equal(await store.releasePin('t:untagged', '101', T0), false);
-      assert.equal((await store.getPin('t:untagged', T0))?.backend, 'legacy');
-      assert.equal(await store.releasePin('o:M1:never-pinned', '101', T0), false);
+      assert.deepEqual(await store.releasePins([{ key: 't:untagged', tag: '101' }], T0), [false]);
+      assert.deepEqual(await store.releasePins([order, key], T0 + 1000), [true, true]);
+      assert.equal(await store.getPin(order.key, T0 + 1000), null);
+      assert.equal(await store.getPin(key.key, T0 + 1000), null);
+      // Released: the next claim of the order may go elsewhere.
+      assert.equal((await store.claimPins([{ ...order, tag: '303' }], 'next', true, T0 + 2000)).pins[0]?.backend, 'next');
     });
 
-    test('a released claim is gone, and the next claim of the key may go elsewhere', async () => {
-      await store.pinIfAbsent('o:M1:refused', 'legacy', T0, '101');
-      assert.equal(await store.releasePin('o:M1:refused', '101', T0 + 1000), true);
-      assert.equal(await store.getPin('o:M1:refused', T0 + 1000), null);
-      const next = await store.pinIfAbsent('o:M1:refused', 'next', T0 + 2000, '303');
-      assert.deepEqual(next, { backend: 'next', pinnedAt: T0 + 2000, expiresAt: T0 + 2000 + TTL_MS, tag: '303', created: true });
+    test('a claim that finds its pin joins it: the tag changes, the age does not, and the first claim\'s release misses', async () => {
+      await store.claimPins([{ key: 'o:M1:join', tag: '101' }, { key: 'k:M1:join', tag: '102:AbCd-_12' }], 'legacy', true, T0);
+      // The order pin decides (follow): the create goes to legacy though it asked for next.
+      const joined = await store.claimPins([{ key: 'o:M1:join', tag: '201' }, { key: 'k:M1:join', tag: '202:AbCd-_12' }], 'next', true, T0 + 3000);
+      assert.deepEqual(joined, {
+        claimed: true,
+        pins: [{ backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '201', created: false },
+          { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '202:AbCd-_12', created: false }],
+      });
+      assert.deepEqual(await store.releasePins([{ key: 'o:M1:join', tag: '101' }, { key: 'k:M1:join', tag: '102:AbCd-_12' }], T0 + 4000), [false, false]);
+      assert.equal((await store.getPin('k:M1:join', T0 + 4000))?.tag, '202:AbCd-_12');
+      // A key joined by a request without a fingerprint (a pin written before fingerprints) may be joined.
+      assert.equal((await store.claimPins([{ key: 'k:M1:join', tag: '203' }], 'legacy', false, T0 + 5000)).claimed, true);
     });
 
-    test('a re-asserted claim outlives the older claim\'s release, whichever comes first', async () => {
-      // Re-assert first: the tag changes, its age does not, and the old claim's release misses.
-      await store.pinIfAbsent('o:M1:raceA', 'legacy', T0, '101');
-      const re = await store.reassertPin('o:M1:raceA', 'legacy', '202:AbCd-_12', T0 + 3000);
-      assert.deepEqual(re, { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '202:AbCd-_12', created: false });
-      assert.equal(await store.releasePin('o:M1:raceA', '101', T0 + 4000), false);
-      assert.deepEqual(await store.getPin('o:M1:raceA', T0 + 4000), { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '202:AbCd-_12' });
-      // Release first: the re-assert pins the key again.
-      await store.pinIfAbsent('o:M1:raceB', 'legacy', T0, '101');
-      assert.equal(await store.releasePin('o:M1:raceB', '101', T0 + 1000), true);
-      const again = await store.reassertPin('o:M1:raceB', 'legacy', '202:AbCd-_12', T0 + 2000);
-      assert.deepEqual(again, { backend: 'legacy', pinnedAt: T0 + 2000, expiresAt: T0 + 2000 + TTL_MS, tag: '202:AbCd-_12', created: true });
-      assert.equal((await store.getPin('o:M1:raceB', T0 + 3000))?.tag, '202:AbCd-_12');
+    test('claims that may not go ahead write nothing: a key on another backend, with another fingerprint, or frozen', async () => {
+      await store.claimPins([{ key: 'o:M1:first', tag: '101' }, { key: 'k:M1:used', tag: '102:AbCd-_12' }], 'legacy', true, T0);
+      await store.claimPins([{ key: 'o:M1:elsewhere', tag: '103' }], 'next', true, T0);
+      const keyPin = { backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '102:AbCd-_12' };
+      // The key is on legacy, the new order's create goes to next: neither pin is written.
+      assert.deepEqual(await store.claimPins([{ key: 'o:M1:second', tag: '201' }, { key: 'k:M1:used', tag: '202:AbCd-_12' }], 'next', true, T0 + 1000),
+        { claimed: false, pins: [null, keyPin] });
+      assert.equal(await store.getPin('o:M1:second', T0 + 1000), null);
+      // The order pin names next and the key is on legacy.
+      assert.deepEqual(await store.claimPins([{ key: 'o:M1:elsewhere', tag: '201' }, { key: 'k:M1:used', tag: '202:AbCd-_12' }], 'legacy', true, T0 + 1000),
+        { claimed: false, pins: [{ backend: 'next', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '103' }, keyPin] });
+      assert.equal((await store.getPin('o:M1:elsewhere', T0 + 1000))?.tag, '103', 'the order was not joined');
+      // Another fingerprint on the same backend.
+      assert.deepEqual(await store.claimPins([{ key: 'o:M1:first', tag: '201' }, { key: 'k:M1:used', tag: '202:ZZZZ-_12' }], 'legacy', true, T0 + 1000),
+        { claimed: false, pins: [{ backend: 'legacy', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '101' }, keyPin] });
+      // Without follow the first pin must be on the backend given (a refund's key on its transaction's backend).
+      assert.equal((await store.claimPins([{ key: 'k:M1:used', tag: '204:AbCd-_12' }], 'next', false, T0 + 1000)).claimed, false);
+      assert.deepEqual(await store.getPin('k:M1:used', T0 + 1000), keyPin);
+      assert.equal((await store.getPin('o:M1:first', T0 + 1000))?.tag, '101');
     });
 
-    test('a re-assert leaves a pin on another backend as it is', async () => {
-      await store.pinIfAbsent('o:M1:moved', 'next', T0, '303');
-      const re = await store.reassertPin('o:M1:moved', 'legacy', '202:AbCd-_12', T0 + 1000);
-      assert.deepEqual(re, { backend: 'next', pinnedAt: T0, expiresAt: T0 + TTL_MS, tag: '303', created: false });
-      assert.equal(await store.releasePin('o:M1:moved', '202:AbCd-_12', T0 + 1000), false);
+    test('racing creates of one order and key: one makes both pins, every other joins them on its backend', async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimPins(
+        [{ key: 'o:M1:race-claims', tag: String(300 + i) }, { key: 'k:M1:race-claims', tag: `${300 + i}:AbCd-_12` }], i % 2 ? 'next' : 'legacy', true, T0)));
+      assert.ok(results.every((r) => r.claimed));
+      const pins = results.flatMap((r) => r.pins as { backend: string; created: boolean }[]);
+      assert.equal(new Set(pins.map((p) => p.backend)).size, 1);
+      assert.equal(pins.filter((p) => p.created).length, 2, 'the order pin and the key pin, made once each');
     });
 
     test('putRules numbers versions from 1, keeps every version and history, and refuses a stale ifVersion', async () => {

@@ -10,11 +10,16 @@
  * the request's fingerprint before it. A key that comes back with another
  * fingerprint is refused (422 idempotency_key_mismatch), as Stripe does.
  *
+ * A request's claims (order number, then idempotency key) are made in one
+ * store call, all or none (Store.claimPins): the order's pin, when it exists,
+ * names the backend, and a key on another backend, with another fingerprint,
+ * or a pin frozen by a hand-over refuses the create with nothing written.
+ *
  * A definite refusal (4xx other than 409) releases the claims this request
- * made: the payment does not exist, so the next create of that order follows
+ * made, in one call: the payment does not exist, so the next create of that order follows
  * the rules of the day. The release deletes a pin only while it carries this
  * claim's tag. A create that finds the pin already there joins it before it
- * is forwarded: it puts its own tag on the pin (re-asserts it), so the claim
+ * is forwarded: it puts its own tag on the pin, so the claim
  * it joined can no longer be released while the joiner may still make the
  * payment, and a joiner never releases what it joined. Two refused creates of
  * one order may so leave it pinned (fail safe); a created payment never loses
@@ -23,10 +28,10 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
-import { MAX_CLAIM_TOKEN } from '../store/pin-layout.ts';
+import { fingerprintOf, MAX_CLAIM_TOKEN } from '../store/pin-layout.ts';
 import type { Logger } from '../log.ts';
 import { pinKey, type PinPort, type PinService } from '../pins.ts';
-import type { Pin, PinResult } from '../store/types.ts';
+import type { ClaimWant, Pin } from '../store/types.ts';
 import { notMoving, pinnedTo, type Decision, type DecideEnv, type PinReader, type Subject } from './decide.ts';
 import type { Identified } from './identify.ts';
 import type { UpstreamAnswer } from './proxy.ts';
@@ -65,12 +70,6 @@ export function keyTag(fingerprint: string, token: string): string {
   return `${token}:${fingerprint}`;
 }
 
-/** The fingerprint in a key pin's tag; undefined for a pin without one. */
-export function fingerprintOf(tag: string | undefined): string | undefined {
-  const colon = tag?.indexOf(':') ?? -1;
-  return colon < 0 ? undefined : tag!.slice(colon + 1);
-}
-
 /** What an answer says about the payment: none was made, one was, or it may have been. */
 export function outcomeOf(status: number): 'refused' | 'accepted' | 'unknown' {
   if (status >= 400 && status < 500 && status !== 409) return 'refused';
@@ -84,18 +83,17 @@ export function outcomeOf(status: number): 'refused' | 'accepted' | 'unknown' {
  * left as it is.
  */
 export async function settleClaims(pins: PinPort, claims: readonly Claim[] | undefined, outcome: 'refused' | 'accepted' | 'unknown', log: Logger | undefined, requestId?: string): Promise<void> {
-  if (!claims) return;
-  await Promise.all(claims.map(async (c) => {
-    try {
-      if (outcome === 'refused') {
-        if (c.created) await pins.release(c.key, c.tag);
-      } else if (c.created || outcome === 'accepted') {
-        pins.confirm(c.key, c.pin);
-      }
-    } catch (err) {
-      log?.error({ requestId, key: c.key, backend: c.backend, outcome, err: (err as Error).message }, 'claim left as it was: the store did not answer');
-    }
-  }));
+  if (!claims?.length) return;
+  if (outcome !== 'refused') {
+    for (const c of claims) if (c.created || outcome === 'accepted') pins.confirm(c.key, c.pin);
+    return;
+  }
+  const made = claims.filter((c) => c.created);
+  try {
+    await pins.releaseAll(made);
+  } catch (err) {
+    log?.error({ requestId, keys: made.map((c) => c.key), backend: made[0]?.backend, outcome, err: (err as Error).message }, 'claims left as they were: the store did not answer');
+  }
 }
 
 /** A create whose order number is already pinned (to `backend`) goes there, as a follow-up would. */
@@ -113,54 +111,48 @@ function followOrderPin(env: DecideEnv, s: Subject, d: Decision, backend: string
  * for another order on another backend comes with this order: that backend's
  * idempotency check cannot see this one, so refuse rather than risk a second payment.
  */
-function keyRefusal(s: Subject, backend: string, keyBackend: string, kept: string | undefined): GatewayError | undefined {
-  if (kept !== undefined && s.fingerprint !== undefined && kept !== s.fingerprint) return new GatewayError('idempotency_key_mismatch');
+function keyRefusal(s: Subject, backend: string, keyBackend: string, kept: string): GatewayError | undefined {
+  if (kept !== '' && s.fingerprint !== undefined && kept !== s.fingerprint) return new GatewayError('idempotency_key_mismatch');
   if (keyBackend !== backend) return new GatewayError('idempotency_key_reused', { details: { orderBackend: backend, keyBackend } });
   return undefined;
 }
 
 /**
  * Stage "claim": makes the pins a decision wants (set-if-absent: two racing
- * creates for one order meet on its key), order number first. Returns the decision
- * as the pins found stand, and the claims its answer will release or re-assert.
+ * creates for one order meet on its key), or joins them, in one store call.
+ * Returns the decision as the pins found stand, and the claims its answer will
+ * release or confirm.
  */
 export async function claim(pins: PinPort, env: DecideEnv, s: Subject, d: Decision, log: Logger | undefined): Promise<{ decision: Decision; claims: Claim[] }> {
   if (!d.wants) return { decision: d, claims: [] };
-  let decision = d;
-  const claims: Claim[] = [];
-  if (d.wants.order !== undefined) {
-    const orderTag = claimToken();
-    const byOrder = await claimOrJoin(pins, d.wants.order, d.backend, orderTag);
-    if (!byOrder.created) decision = followOrderPin(env, s, d, notMoving(byOrder));
-    claims.push({ key: d.wants.order, backend: decision.backend, tag: orderTag, created: byOrder.created, pin: byOrder });
+  const wants: ClaimWant[] = [];
+  const byOrder = d.wants.order !== undefined;
+  if (byOrder) wants.push({ key: d.wants.order!, tag: claimToken() });
+  // The key is claimed with this request's fingerprint, so that a reuse with another request is seen.
+  if (d.wants.key !== undefined) wants.push({ key: d.wants.key, tag: s.fingerprint === undefined ? claimToken() : keyTag(s.fingerprint, claimToken()) });
+  // A create goes where its order number is pinned, if it is: the store follows that pin.
+  const r = await pins.claimAll(wants, d.backend, byOrder);
+  if (!r.claimed) throw refusalOf(s, d.backend, r.pins, byOrder);
+  const order = byOrder ? r.pins[0] : undefined;
+  const claims = r.pins.map((pin, i): Claim => ({ key: wants[i].key, backend: pin.backend, tag: wants[i].tag, created: pin.created, pin }));
+  if (!order || order.created) return { decision: d, claims };
+  try {
+    return { decision: followOrderPin(env, s, d, order.backend), claims };
+  } catch (err) {
+    // The order lives where this request may not go: nothing is forwarded, so what it made goes.
+    await settleClaims(pins, claims, 'refused', log, s.requestId);
+    throw err;
   }
-  if (d.wants.key !== undefined) {
-    // The key is claimed with this request's fingerprint, in the same store call.
-    const tag = s.fingerprint === undefined ? claimToken() : keyTag(s.fingerprint, claimToken());
-    const found = await pins.claim(d.wants.key, decision.backend, { tag });
-    const refusal = keyRefusal(s, decision.backend, found.backend, found.created ? undefined : fingerprintOf(found.tag));
-    // A key that may go ahead (the same request again) joins the claim it found.
-    const byKey = found.created || refusal ? found : await pins.reassert(d.wants.key, notMoving(found), tag);
-    claims.push({ key: d.wants.key, backend: decision.backend, tag, created: byKey.created, pin: byKey });
-    if (refusal) {
-      // Nothing is forwarded: the pins this request just made name a backend that holds nothing.
-      await settleClaims(pins, claims, 'refused', log, s.requestId);
-      throw refusal;
-    }
-  }
-  return { decision, claims };
 }
 
-/**
- * Makes the pin of `key` with `tag`, or joins the claim that holds it: puts
- * `tag` on it (same backend) so that the request that made it can no longer
- * release it while this one may still make the payment. A pin released in
- * between is made again (`created`); one on another backend is returned as it is.
- */
-async function claimOrJoin(pins: PinPort, key: string, backend: string, tag: string): Promise<PinResult> {
-  const found = await pins.claim(key, backend, { tag });
-  // A claim being handed over is not joined: the create is answered 503 transaction_moving.
-  return found.created ? found : pins.reassert(key, notMoving(found), tag);
+/** Why the store wrote none of a request's claims, from the live pins it found (in claim order). */
+function refusalOf(s: Subject, backend: string, found: readonly (Pin | null)[], byOrder: boolean): GatewayError {
+  for (const pin of found) if (pin) notMoving(pin);
+  const orderBackend = (byOrder ? found[0]?.backend : undefined) ?? backend;
+  const key = byOrder ? found[1] : found[0];
+  const refusal = key && keyRefusal(s, orderBackend, key.backend, fingerprintOf(key.tag));
+  // Otherwise a freeze the store saw ended just now: as for a pin being moved, try again.
+  return refusal || new GatewayError('transaction_moving', { headers: { 'retry-after': '1' } });
 }
 
 /** The claim stage read-only, for explain: the decision the claims would leave, writing nothing. */

@@ -6,10 +6,10 @@ import { EventEmitter } from 'node:events';
 import type { Ruleset } from '../rules.ts';
 import {
   VersionConflictError,
-  type AuditEntry, type ChangeEvent, type MerchantFlag, type Pin, type PinResult,
+  type AuditEntry, type ChangeEvent, type ClaimWant, type ClaimsResult, type MerchantFlag, type Pin, type PinResult,
   type RulesetMeta, type Store, type StoredRuleset,
 } from './types.ts';
-import { defaultLayout } from './pin-layout.ts';
+import { defaultLayout, fingerprintOf } from './pin-layout.ts';
 import { isTransactionKey, sliceOf, sliceSeconds, tally, type BackendPinCount } from './pin-counts.ts';
 import type { MoveOutcome } from './pin-moves.ts';
 
@@ -81,9 +81,7 @@ export class MemoryStore implements Store {
     m.set(slice, (m.get(slice) ?? 0) + n);
   }
 
-  async pinIfAbsent(key: string, backend: string, now: number, tag?: string): Promise<PinResult> {
-    const existing = this.#live(key, now);
-    if (existing) return { ...existing, created: false };
+  #set(key: string, backend: string, now: number, tag?: string): PinResult {
     // Every write also sweeps a few pins past their TTL, so that the map holds live pins only.
     this.#pinSweep.step((p) => p.pinnedAt + this.#ttlMs <= now);
     this.#pins.set(key, tag === undefined ? { backend, pinnedAt: now } : { backend, pinnedAt: now, tag });
@@ -91,20 +89,35 @@ export class MemoryStore implements Store {
     return { backend, pinnedAt: now, expiresAt: now + this.#ttlMs, ...(tag === undefined ? {} : { tag }), created: true };
   }
 
-  async releasePin(key: string, tag: string, now: number): Promise<boolean> {
+  async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
     const existing = this.#live(key, now);
-    if (existing?.tag !== tag) return false;
-    this.#pins.delete(key);
-    return true;
+    return existing ? { ...existing, created: false } : this.#set(key, backend, now);
   }
 
-  async reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult> {
-    const existing = this.#live(key, now);
-    if (!existing) return this.pinIfAbsent(key, backend, now, tag);
-    if (existing.backend !== backend) return { ...existing, created: false };
-    // The tag changes; the pin's age and any hand-over freeze stay (as in CLAIM_SCRIPT).
-    this.#pins.set(key, { ...this.#pins.get(key)!, tag });
-    return { ...existing, tag, created: false };
+  async claimPins(claims: readonly ClaimWant[], backend: string, follow: boolean, now: number): Promise<ClaimsResult> {
+    const found = claims.map((c) => this.#live(c.key, now));
+    if (follow && found[0]) backend = found[0].backend;
+    const refused = found.some((pin, i) => pin && (
+      (pin.movingUntil ?? 0) > now || pin.backend !== backend || (fingerprintOf(pin.tag) !== '' && fingerprintOf(claims[i].tag) !== '' && fingerprintOf(pin.tag) !== fingerprintOf(claims[i].tag))));
+    if (refused) return { claimed: false, pins: found };
+    return {
+      claimed: true,
+      pins: claims.map((c, i) => {
+        const pin = found[i];
+        if (!pin) return this.#set(c.key, backend, now, c.tag);
+        // Joined: the tag changes; the pin's age and any lapsed freeze stay (as in CLAIMS_SCRIPT).
+        this.#pins.get(c.key)!.tag = c.tag;
+        return { ...pin, tag: c.tag, created: false };
+      }),
+    };
+  }
+
+  async releasePins(claims: readonly ClaimWant[], now: number): Promise<boolean[]> {
+    return claims.map((c) => {
+      if (this.#live(c.key, now)?.tag !== c.tag) return false;
+      this.#pins.delete(c.key);
+      return true;
+    });
   }
 
   async getPin(key: string, now: number): Promise<Pin | null> {

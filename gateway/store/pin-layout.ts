@@ -31,11 +31,28 @@
  * A lookup reads every window that may still hold a live pin, newest first,
  * in one Lua call. All windows of one bucket share a hash tag, so the call
  * touches one slot and works unchanged on Redis Cluster.
+ *
+ * A create claims its order number and its idempotency key in one script
+ * call (CLAIMS_SCRIPT), so on a Cluster both must live in one slot. A store
+ * fixed on a Cluster therefore lays out a create's claims by merchant
+ * (`claims: 'merchant'`): the hash tag is the merchant id, and within it the
+ * claims spread over CLAIM_SPREAD hashes per window by their digest. Every
+ * claim of one merchant then lives on one master; transaction pins stay
+ * spread over every bucket. A single server or Sentinel has no slots and
+ * keeps `claims: 'digest'`, as does a Cluster store fixed before this field
+ * existed: there a create's two claims go as two calls when their slots
+ * differ (redis.ts).
  */
 import { hash } from 'node:crypto';
 
-/** Layout parameters; fixed in the store at first use so that they never change under existing pins. */
-export interface PinLayout { windowSeconds: number; buckets: number }
+/**
+ * Layout parameters; fixed in the store at first use so that they never change
+ * under existing pins. `claims`: where a create's claims live (see above).
+ */
+export interface PinLayout { windowSeconds: number; buckets: number; claims: 'digest' | 'merchant' }
+
+/** Hashes per window that one merchant's claims spread over on a `claims: 'merchant'` layout. */
+export const CLAIM_SPREAD = 256;
 
 export const MAX_BACKEND_CODES = 64;
 
@@ -43,14 +60,28 @@ export const MAX_BACKEND_CODES = 64;
 export const DEFAULT_BUCKETS = 16384;
 
 /** Window length for a TTL: the TTL spans about 15 windows, so a lookup reads about 16 hashes. */
-export function defaultLayout(ttlSeconds: number, buckets = DEFAULT_BUCKETS): PinLayout {
-  return { windowSeconds: Math.max(60, Math.ceil(ttlSeconds / 15)), buckets };
+export function defaultLayout(ttlSeconds: number, buckets = DEFAULT_BUCKETS, claims: PinLayout['claims'] = 'digest'): PinLayout {
+  return { windowSeconds: Math.max(60, Math.ceil(ttlSeconds / 15)), buckets, claims };
 }
 
-/** The digest field and bucket of a pin key. */
-export function pinSlot(key: string, layout: PinLayout): { field: string; bucket: number } {
+/** The merchant of a create's claim (`o:<merchant>:...`, `k:<merchant>:...`, see gateway/pins.ts pinKey); undefined for other pins. */
+function claimMerchant(key: string): string | undefined {
+  if (!key.startsWith('o:') && !key.startsWith('k:')) return undefined;
+  const end = key.indexOf(':', 2);
+  return end < 0 ? undefined : key.slice(2, end);
+}
+
+/**
+ * The digest field, bucket and home of a pin key: the home names its hashes
+ * (windowKey), a hash tag first; pins with one home share a Cluster slot.
+ */
+export function pinSlot(key: string, layout: PinLayout): { field: string; bucket: number; home: string } {
   const digest = hash('sha256', key, 'buffer');
-  return { field: digest.subarray(0, 12).toString('base64url'), bucket: digest.readUInt32BE(12) % layout.buckets };
+  const bucket = digest.readUInt32BE(12) % layout.buckets;
+  const merchant = layout.claims === 'merchant' ? claimMerchant(key) : undefined;
+  // Merchant ids are [A-Za-z0-9_.-] (data/identify.ts): never a brace that would end the tag.
+  const home = merchant === undefined ? `pin:{${bucket}}` : `pin:{m:${merchant}}:${bucket % CLAIM_SPREAD}`;
+  return { field: digest.subarray(0, 12).toString('base64url'), bucket, home };
 }
 
 /** Window numbers that may hold a live pin at `nowSec`, newest first. */
@@ -62,34 +93,46 @@ export function liveWindows(nowSec: number, ttlSeconds: number, layout: PinLayou
   return out;
 }
 
-/** Key of one bucket's hash in one window; `{bucket}` is the Cluster hash tag. */
-export function windowKey(prefix: string, bucket: number, window: number): string {
-  return `${prefix}pin:{${bucket}}:${window}`;
+/** Key of one home's hash (see pinSlot) in one window. */
+export function windowKey(prefix: string, home: string, window: number): string {
+  return `${prefix}${home}:${window}`;
 }
 
 /**
- * Lua shared by the pin scripts: the live pin of ARGV[1], newest window
- * first, as `foundKey`, `foundV` (the stored value) and `foundW` (its window).
- * KEYS: the window after the current one (an instance whose clock runs ahead
- * may already have written there), then the current window, then older ones.
- * ARGV: field, nowSec, ttlSeconds, windowSeconds, window of KEYS[1], then the
- * script's own.
+ * Lua shared by the pin scripts: `findLive(field, from, n)` returns the live
+ * pin of `field` among KEYS[from .. from + n - 1] as its hash key, stored
+ * value and window, newest window first. Each pin's KEYS: the window after
+ * the current one (an instance whose clock runs ahead may already have
+ * written there), then the current window, then older ones. ARGV[2..5]:
+ * nowSec, ttlSeconds, windowSeconds, window of the first key.
  */
-export const FIND_LIVE = `
-local field = ARGV[1]
+const LIVE = `
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local win = tonumber(ARGV[4])
 local first = tonumber(ARGV[5])
-local foundKey, foundV, foundW
-for i, key in ipairs(KEYS) do
-  local v = redis.call('HGET', key, field)
-  if v then
-    local w = first - (i - 1)
-    local pinnedAt = w * win + math.floor((tonumber(string.match(v, '^%d+')) % 4294967296) / 64)
-    if pinnedAt + ttl > now then foundKey, foundV, foundW = key, v, w; break end
+local function findLive(field, from, n)
+  for i = 0, n - 1 do
+    local key = KEYS[from + i]
+    local v = redis.call('HGET', key, field)
+    if v then
+      local w = first - i
+      local pinnedAt = w * win + math.floor((tonumber(string.match(v, '^%d+')) % 4294967296) / 64)
+      if pinnedAt + ttl > now then return key, v, w end
+    end
   end
+  return nil
 end
+`;
+
+/**
+ * Lua for scripts on one pin: its field is ARGV[1], and its live pin
+ * `foundKey`, `foundV` (the stored value) and `foundW` (its window), over
+ * every KEYS (see LIVE). The script's own ARGV follow ARGV[5].
+ */
+export const FIND_LIVE = `${LIVE}
+local field = ARGV[1]
+local foundKey, foundV, foundW = findLive(field, 1, #KEYS)
 `;
 
 /**
@@ -109,37 +152,85 @@ return nil
 `;
 
 /**
- * Lua: withdraw or re-assert a create's claim (see FIND_LIVE). Own ARGV:
- * 'release', token, fingerprint ('' for none): deletes the live pin if it carries that
- * tag; returns 1 if deleted, else 0.
- * 'reassert', token, fingerprint, backendCode, valueToSet, expireInSeconds: creates the
- * pin when absent (created flag 1); on the same backend puts the tag on it, its age
- * and any hand-over freeze unchanged; a pin on another backend is left. Returns the value that holds and its window.
+ * Lua: a request's claims, all or none (Store.claimPins). Each pin has n KEYS
+ * (see LIVE), in claim order. ARGV: n, nowSec, ttlSeconds, windowSeconds,
+ * window of the first key, nowMs, backendCode, follow ('1': the first pin's
+ * live backend wins), expireInSeconds, the packed time of a new pin, then per
+ * pin: field, token, fingerprint ('' for none).
+ * A live pin found must not be frozen (until after nowMs), must be on the
+ * backend, and must not carry another fingerprint; else nothing is written
+ * and the script returns {0, value or false, window, ...} for each pin. Else
+ * each pin is made (in the current window) or joined (the token and
+ * fingerprint replaced, its age and any lapsed freeze kept), and the script
+ * returns {1, value, window, created (1 or 0), ...}.
  */
-export const CLAIM_SCRIPT = `${FIND_LIVE}
+export const CLAIMS_SCRIPT = `${LIVE}
 local SHIFT = 4294967296
-if ARGV[6] == 'release' then
-  if foundV then
-    local n = tonumber(string.match(foundV, '^%d+'))
-    local fp = string.match(foundV, ':(.*)$') or ''
-    if math.floor(n / SHIFT) == tonumber(ARGV[7]) and fp == ARGV[8] then
-      redis.call('HDEL', foundKey, field)
-      return 1
-    end
+local n = tonumber(ARGV[1])
+local nowMs = tonumber(ARGV[6])
+local code = tonumber(ARGV[7])
+local pins = (#ARGV - 10) / 3
+local found = {}
+local refused = false
+for i = 1, pins do
+  local at = 8 + 3 * i
+  local key, v, w = findLive(ARGV[at], (i - 1) * n + 1, n)
+  found[i] = {key, v, w}
+  if v then
+    local vcode = tonumber(string.match(v, '^%d+')) % SHIFT % 64
+    if i == 1 and ARGV[8] == '1' then code = vcode end
+    local frozenUntil = tonumber(string.match(v, '^%d+!(%d+)') or '0')
+    local fp = string.match(v, ':(.*)$')
+    if frozenUntil > nowMs or vcode ~= code or (fp and ARGV[at + 2] ~= '' and fp ~= ARGV[at + 2]) then refused = true end
   end
-  return 0
 end
-if not foundV then
-  redis.call('HSET', KEYS[2], field, ARGV[10])
-  redis.call('EXPIRE', KEYS[2], ARGV[11])
-  return {ARGV[10], first - 1, 1}
+local out = {refused and 0 or 1}
+for i = 1, pins do
+  local at = 8 + 3 * i
+  local key, v, w = found[i][1], found[i][2], found[i][3]
+  if refused then
+    table.insert(out, v or false)
+    table.insert(out, w or 0)
+  else
+    local suffix = ARGV[at + 2] ~= '' and (':' .. ARGV[at + 2]) or ''
+    local token = tonumber(ARGV[at + 1]) * SHIFT
+    local created = 0
+    if v then
+      v = string.format('%.0f', tonumber(string.match(v, '^%d+')) % SHIFT + token) .. (string.match(v, '^%d+(!%d+)') or '') .. suffix
+    else
+      key, w, created = KEYS[(i - 1) * n + 2], first - 1, 1
+      v = string.format('%.0f', tonumber(ARGV[10]) + code + token) .. suffix
+    end
+    redis.call('HSET', key, ARGV[at], v)
+    if created == 1 then redis.call('EXPIRE', key, ARGV[9]) end
+    table.insert(out, v)
+    table.insert(out, w)
+    table.insert(out, created)
+  end
 end
-local packed = tonumber(string.match(foundV, '^%d+')) % SHIFT
-if packed % 64 ~= tonumber(ARGV[9]) then return {foundV, foundW} end
-local v = string.format('%.0f', packed + tonumber(ARGV[7]) * SHIFT) .. (string.match(foundV, '^%d+(!%d+)') or '')
-if ARGV[8] ~= '' then v = v .. ':' .. ARGV[8] end
-redis.call('HSET', foundKey, field, v)
-return {v, foundW}
+return out
+`;
+
+/**
+ * Lua: withdraws claims (Store.releasePins). Each pin has n KEYS (see LIVE).
+ * ARGV: n, nowSec, ttlSeconds, windowSeconds, window of the first key, then
+ * per pin: field, token, fingerprint ('' for none). Deletes each live pin
+ * that carries exactly that tag; returns 1 (deleted) or 0 per pin.
+ */
+export const RELEASE_SCRIPT = `${LIVE}
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, (#ARGV - 5) / 3 do
+  local at = 3 + 3 * i
+  local key, v = findLive(ARGV[at], (i - 1) * n + 1, n)
+  local deleted = 0
+  if v and math.floor(tonumber(string.match(v, '^%d+')) / 4294967296) == tonumber(ARGV[at + 1]) and (string.match(v, ':(.*)$') or '') == ARGV[at + 2] then
+    redis.call('HDEL', key, ARGV[at])
+    deleted = 1
+  end
+  table.insert(out, deleted)
+end
+return out
 `;
 
 /** Seconds until the hash of `window` may go: its newest possible pin is then past the TTL (plus a minute of slack). */
@@ -158,6 +249,12 @@ export function splitTag(tag: string): { token: number; fingerprint: string } {
   const token = Number(colon < 0 ? tag : tag.slice(0, colon));
   if (!Number.isInteger(token) || token < 1 || token >= MAX_CLAIM_TOKEN) throw new Error(`not a claim tag: ${tag}`);
   return { token, fingerprint: colon < 0 ? '' : tag.slice(colon + 1) };
+}
+
+/** The request fingerprint in a claim's tag (`<token>:<fingerprint>`); '' for none. */
+export function fingerprintOf(tag: string | undefined): string {
+  const colon = tag?.indexOf(':') ?? -1;
+  return colon < 0 ? '' : tag!.slice(colon + 1);
 }
 
 /** Packs a backend code, a creation time and, for a claim, its tag into the stored value. */

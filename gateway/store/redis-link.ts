@@ -7,9 +7,9 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ChangeEvent } from './types.ts';
-import { defaultLayout, MAX_BACKEND_CODES, PIN_SCRIPT, CLAIM_SCRIPT, type PinLayout } from './pin-layout.ts';
+import { defaultLayout, MAX_BACKEND_CODES, PIN_SCRIPT, CLAIMS_SCRIPT, RELEASE_SCRIPT, type PinLayout } from './pin-layout.ts';
 import { address, type Address } from '../redis-address.ts';
-import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE, RAISE } from './redis-scripts.ts';
+import { PUT_RULES, GET_RULES, BACKEND_CODE, PUT_DOC, LEASE, RELEASE, RAISE, FIX_LAYOUT } from './redis-scripts.ts';
 import { MOVE_SCRIPT } from './pin-moves.ts';
 
 /**
@@ -74,7 +74,7 @@ const PIN_WRITERS = 4;
 
 /** Scripts every client of the store runs by name: [command name, Lua, number of keys (undefined: given per call)]. */
 const SCRIPTS: readonly (readonly [string, string, number | undefined])[] = [
-  ['cvPin', PIN_SCRIPT, undefined], ['cvClaim', CLAIM_SCRIPT, undefined], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
+  ['cvPin', PIN_SCRIPT, undefined], ['cvClaims', CLAIMS_SCRIPT, undefined], ['cvReleaseClaims', RELEASE_SCRIPT, undefined], ['cvFixLayout', FIX_LAYOUT, 1], ['cvPutRules', PUT_RULES, 1], ['cvGetRules', GET_RULES, 1],
   ['cvBackendCode', BACKEND_CODE, 1], ['cvPutDoc', PUT_DOC, 1], ['cvLease', LEASE, 1], ['cvRelease', RELEASE, 1],
   ['cvMove', MOVE_SCRIPT, undefined], ['cvRaise', RAISE, 1],
 ];
@@ -107,7 +107,8 @@ export class RedisLink {
   private constructor(opts: RedisStoreOptions) {
     this.#p = opts.prefix;
     const ttlSec = Math.max(1, Math.ceil(opts.pinTtlMs / 1000));
-    this.#wantedLayout = defaultLayout(ttlSec, opts.pinBuckets);
+    // On a Cluster a create's claims share a slot (pin-layout.ts): one script call makes them all.
+    this.#wantedLayout = defaultLayout(ttlSec, opts.pinBuckets, 'cluster' in opts ? 'merchant' : 'digest');
     const retryStrategy = (times: number) => Math.min(50 * times, 1000);
     // The request path must never wait on a dead store: no offline queue, one
     // bounded command timeout, no retries of a command (SPEC 4, store outage).
@@ -187,14 +188,11 @@ export class RedisLink {
 
   /** Stores `wanted` as the pin layout unless one is stored, and adopts the stored one. */
   async #fixLayout(wanted: PinLayout): Promise<void> {
-    const metaKey = `${this.#p}pinlayout`;
-    // One transaction, so that two instances starting together never store a mix of both layouts.
-    const res = await this.redis.multi()
-      .hsetnx(metaKey, 'windowSeconds', wanted.windowSeconds).hsetnx(metaKey, 'buckets', wanted.buckets).hgetall(metaKey)
-      .exec();
-    const [err, meta] = res![2] as [Error | null, Record<string, string>];
-    if (err) throw err;
-    this.#layout = { windowSeconds: Number(meta.windowSeconds), buckets: Number(meta.buckets) };
+    // One script, so that two instances starting together never store a mix of both layouts.
+    const flat = await (this.redis as any).cvFixLayout(`${this.#p}pinlayout`, wanted.windowSeconds, wanted.buckets, wanted.claims) as string[];
+    const meta: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) meta[flat[i]] = flat[i + 1];
+    this.#layout = { windowSeconds: Number(meta.windowSeconds), buckets: Number(meta.buckets), claims: meta.claims === 'merchant' ? 'merchant' : 'digest' };
   }
 
   /** After a reconnect: re-registers the layout and every code this instance knows, then adopts what the store holds. */

@@ -38,6 +38,17 @@ if n >= tonumber(ARGV[2]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], n)
 return n
 `;
+/**
+ * Lua: the pin layout (pin-layout.ts), stored whole unless one is stored,
+ * then read. ARGV: windowSeconds, buckets, claims. A layout stored before
+ * `claims` existed is left without it (read as 'digest').
+ */
+export const FIX_LAYOUT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'windowSeconds', ARGV[1], 'buckets', ARGV[2], 'claims', ARGV[3])
+end
+return redis.call('HGETALL', KEYS[1])
+`;
 export const PUT_DOC = `
 local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
 if rev ~= tonumber(ARGV[1]) then return nil end

@@ -8,10 +8,11 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Ruleset } from '../rules.ts';
 import {
   VersionConflictError,
-  type AuditEntry, type ChangeEvent, type MerchantFlag, type Pin, type PinResult,
+  type AuditEntry, type ChangeEvent, type ClaimWant, type ClaimsResult, type MerchantFlag, type Pin, type PinResult,
   type RulesetMeta, type Store, type StoredRuleset,
 } from './types.ts';
-import { liveWindows, packPin, pinSlot, splitTag, unpackPin, windowExpiresIn, windowKey, PIN_SCRIPT, CLAIM_SCRIPT, type PinLayout } from './pin-layout.ts';
+import calculateSlot from 'cluster-key-slot';
+import { liveWindows, packPin, pinSlot, splitTag, unpackPin, windowExpiresIn, windowKey, CLAIMS_SCRIPT, PIN_SCRIPT, RELEASE_SCRIPT, type PinLayout } from './pin-layout.ts';
 import { RedisLink, type RedisStoreOptions } from './redis-link.ts';
 import { countField, countKey, isTransactionKey, sliceOf, sliceSeconds, tally, type BackendPinCount } from './pin-counts.ts';
 import { MOVE_OUTCOMES, MOVE_SCRIPT, type MoveOutcome } from './pin-moves.ts';
@@ -48,18 +49,18 @@ export class RedisStore implements Store {
   async #pinCall(key: string, nowMs: number): Promise<{ keys: string[]; args: (string | number)[]; nowSec: number; window: number; bucket: number }> {
     await this.#link.settled();
     const nowSec = Math.floor(nowMs / 1000);
-    const { field, bucket } = pinSlot(key, this.#link.layout);
+    const { field, bucket, home } = pinSlot(key, this.#link.layout);
     const windows = liveWindows(nowSec, this.#ttlSec, this.#link.layout);
     // Read one window ahead too: near a window boundary an instance whose clock is a little
     // ahead may have pinned this key there already, and a pin must never be set twice.
-    const keys = [windows[0] + 1, ...windows].map((w) => windowKey(this.#p, bucket, w));
+    const keys = [windows[0] + 1, ...windows].map((w) => windowKey(this.#p, home, w));
     return { keys, args: [field, nowSec, this.#ttlSec, this.#link.layout.windowSeconds, windows[0] + 1], nowSec, window: windows[0], bucket };
   }
 
   /** The value to write for a new pin of `backend`, and the expiry of its window's hash. */
-  async #newValue(backend: string, c: { nowSec: number; window: number }, tag?: string): Promise<[string, number]> {
+  async #newValue(backend: string, c: { nowSec: number; window: number }): Promise<[string, number]> {
     const code = this.#link.knownCode(backend) ?? await this.#link.code(backend);
-    return [packPin(code, c.nowSec, c.window, this.#link.layout, tag), windowExpiresIn(c.nowSec, c.window, this.#ttlSec, this.#link.layout)];
+    return [packPin(code, c.nowSec, c.window, this.#link.layout), windowExpiresIn(c.nowSec, c.window, this.#ttlSec, this.#link.layout)];
   }
 
   /** A stored value (and its window) as a pin. */
@@ -72,10 +73,10 @@ export class RedisStore implements Store {
     return { backend: name, pinnedAt, expiresAt: pinnedAt + this.#ttlSec * 1000, ...(tag === undefined ? {} : { tag }), ...(movingUntil === undefined ? {} : { movingUntil }), created: found[2] === 1 };
   }
 
-  async #pin(key: string, nowMs: number, backend?: string, tag?: string): Promise<PinResult | null> {
+  async #pin(key: string, nowMs: number, backend?: string): Promise<PinResult | null> {
     const c = await this.#pinCall(key, nowMs);
     if (backend !== undefined) {
-      c.args.push(...await this.#newValue(backend, c, tag));
+      c.args.push(...await this.#newValue(backend, c));
       // A transaction's pin is counted by the call that writes it (pin-counts.ts).
       if (isTransactionKey(key)) c.args.push(countKey(this.#p, c.bucket, this.#link.cluster), countField(this.#link.knownCode(backend)!, sliceOf(c.nowSec + this.#ttlSec, sliceSeconds(this.#link.layout))));
     }
@@ -85,15 +86,72 @@ export class RedisStore implements Store {
     return found && this.#toPin(found);
   }
 
-  /** Runs the claim script (a write): on the pin writers when pins wait for replicas. */
-  async #claimCall(c: { keys: string[]; args: (string | number)[] }): Promise<unknown> {
+  /** Runs a script that writes pins: on the pin writers when pins wait for replicas. */
+  async #write<T>(script: string, command: string, keys: string[], args: (string | number)[]): Promise<T> {
     return this.#link.waitsForReplicas
-      ? this.#link.replicated(CLAIM_SCRIPT, [c.keys.length, ...c.keys, ...c.args])
-      : (this.#link.redis as any).cvClaim(c.keys.length, ...c.keys, ...c.args);
+      ? this.#link.replicated<T>(script, [keys.length, ...keys, ...args])
+      : (this.#link.redis as any)[command](keys.length, ...keys, ...args);
   }
 
-  async pinIfAbsent(key: string, backend: string, now: number, tag?: string): Promise<PinResult> {
-    return (await this.#pin(key, now, backend, tag))!;
+  /**
+   * The window keys and per-pin arguments of a script over several pins, or
+   * null when they are not all in one Cluster slot (a Cluster store laid out
+   * before a create's claims shared one, pin-layout.ts).
+   */
+  async #manyCall(claims: readonly ClaimWant[], nowMs: number) {
+    const calls = await Promise.all(claims.map((c) => this.#pinCall(c.key, nowMs)));
+    if (this.#link.cluster && new Set(calls.map((c) => calculateSlot(c.keys[0]))).size > 1) return null;
+    const keys = calls.flatMap((c) => c.keys);
+    const perPin = claims.flatMap((c, i) => { const { token, fingerprint } = splitTag(c.tag); return [calls[i].args[0], token, fingerprint]; });
+    return { first: calls[0], keys, lead: [calls[0].keys.length, ...calls[0].args.slice(1)], perPin };
+  }
+
+  async claimPins(claims: readonly ClaimWant[], backend: string, follow: boolean, now: number): Promise<ClaimsResult> {
+    if (claims.length === 0) return { claimed: true, pins: [] };
+    const call = await this.#manyCall(claims, now);
+    if (!call) return this.#claimOneByOne(claims, backend, follow, now);
+    const c = call.first;
+    const code = this.#link.knownCode(backend) ?? await this.#link.code(backend);
+    const args = [...call.lead, now, code, follow ? 1 : 0, windowExpiresIn(c.nowSec, c.window, this.#ttlSec, this.#link.layout), packPin(0, c.nowSec, c.window, this.#link.layout), ...call.perPin];
+    const r = await this.#write<(string | number | null)[]>(CLAIMS_SCRIPT, 'cvClaims', call.keys, args);
+    if (r[0] === 1) {
+      return { claimed: true, pins: await Promise.all(claims.map((_, i) => this.#toPin(r.slice(1 + 3 * i, 4 + 3 * i) as [string, number, number]))) };
+    }
+    return {
+      claimed: false,
+      pins: await Promise.all(claims.map(async (_, i) => {
+        const v = r[1 + 2 * i];
+        if (v === null) return null;
+        const { created: _c, ...pin } = await this.#toPin([String(v), Number(r[2 + 2 * i])]);
+        return pin;
+      })),
+    };
+  }
+
+  /**
+   * Claims whose pins lie in different Cluster slots: the first, then the rest on its
+   * backend. A refusal of the rest releases the first if this call made it.
+   */
+  async #claimOneByOne(claims: readonly ClaimWant[], backend: string, follow: boolean, now: number): Promise<ClaimsResult> {
+    const first = await this.claimPins(claims.slice(0, 1), backend, follow, now);
+    if (!first.claimed) return { claimed: false, pins: [...first.pins, ...claims.slice(1).map(() => null)] };
+    const rest = await this.claimPins(claims.slice(1), first.pins[0].backend, false, now);
+    if (rest.claimed) return { claimed: true, pins: [...first.pins, ...rest.pins] };
+    if (first.pins[0].created) await this.releasePins(claims.slice(0, 1), now);
+    const { created: _c, ...pin } = first.pins[0];
+    return { claimed: false, pins: [pin, ...rest.pins] };
+  }
+
+  async releasePins(claims: readonly ClaimWant[], now: number): Promise<boolean[]> {
+    if (claims.length === 0) return [];
+    const call = await this.#manyCall(claims, now);
+    if (!call) return (await Promise.all(claims.map((c) => this.releasePins([c], now)))).flat();
+    const r = await this.#write<number[]>(RELEASE_SCRIPT, 'cvReleaseClaims', call.keys, [...call.lead, ...call.perPin]);
+    return r.map((deleted) => deleted === 1);
+  }
+
+  async pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult> {
+    return (await this.#pin(key, now, backend))!;
   }
 
   async getPin(key: string, now: number): Promise<Pin | null> {
@@ -101,21 +159,6 @@ export class RedisStore implements Store {
     if (!r) return null;
     const { created: _, ...pin } = r;
     return pin;
-  }
-
-  async releasePin(key: string, tag: string, now: number): Promise<boolean> {
-    const c = await this.#pinCall(key, now);
-    const { token, fingerprint } = splitTag(tag);
-    c.args.push('release', token, fingerprint);
-    return await this.#claimCall(c) === 1;
-  }
-
-  async reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult> {
-    const c = await this.#pinCall(key, now);
-    const code = this.#link.knownCode(backend) ?? await this.#link.code(backend);
-    const { token, fingerprint } = splitTag(tag);
-    c.args.push('reassert', token, fingerprint, code, ...await this.#newValue(backend, c, tag));
-    return this.#toPin(await this.#claimCall(c) as [string, number, number?]);
   }
 
   async movePins(op: 'freeze' | 'move' | 'thaw', keys: readonly string[], from: string, to: string, untilMs: number, now: number): Promise<MoveOutcome[]> {

@@ -23,6 +23,12 @@ export interface Pin { backend: string; pinnedAt: number; expiresAt: number; tag
 /** Result of a set-if-absent pin: the pin that holds now, and whether this call made it. */
 export interface PinResult extends Pin { created: boolean }
 
+/** One claim of a request: a pin key and the tag it writes (a claim token, and on an idempotency key the request fingerprint). */
+export interface ClaimWant { key: string; tag: string }
+
+/** What Store.claimPins did: every claim made or joined, or none (the live pins as found, in claim order). */
+export type ClaimsResult = { claimed: true; pins: PinResult[] } | { claimed: false; pins: (Pin | null)[] };
+
 export interface StoredRuleset {
   version: number;
   updatedAt: string;
@@ -76,21 +82,24 @@ export interface Store {
   /** Resolves when the store answers; rejects when it cannot. */
   ping(): Promise<void>;
 
-  /** Pins `key` to `backend` (with `tag`, when given) unless a live pin exists; returns the pin that holds. */
-  pinIfAbsent(key: string, backend: string, now: number, tag?: string): Promise<PinResult>;
+  /** Pins `key` to `backend` unless a live pin exists; returns the pin that holds. */
+  pinIfAbsent(key: string, backend: string, now: number): Promise<PinResult>;
   /**
-   * Deletes the live pin of `key` only if it still carries `tag`: the claim that
-   * wrote it is withdrawn, unless another request has re-asserted it since.
-   * True when a pin was deleted.
+   * A request's claims (gateway/data/claims.ts), all or none, in one call:
+   * each key is pinned with its tag, or, when a live pin holds it, joined:
+   * the pin takes this tag (its age unchanged), so that the claim that made
+   * it can no longer release it. The backend is `backend`, or with `follow`
+   * that of the first key's live pin. Nothing is written when a live pin is
+   * frozen by a hand-over, is on another backend, or carries a fingerprint
+   * other than its claim's: then `claimed` is false and `pins` are the live
+   * pins as found (null where none).
    */
-  releasePin(key: string, tag: string, now: number): Promise<boolean>;
+  claimPins(claims: readonly ClaimWant[], backend: string, follow: boolean, now: number): Promise<ClaimsResult>;
   /**
-   * A claim that came true (its backend answered yes): pins `key` to `backend`
-   * with `tag` when absent; when pinned to `backend`, puts `tag` on it (its age
-   * unchanged), so that an older claim's release no longer matches. A pin on
-   * another backend is left as it is. Returns the pin that holds.
+   * Withdraws claims: deletes each live pin only if it still carries its
+   * claim's tag (no other request has joined it since). True for each pin deleted.
    */
-  reassertPin(key: string, backend: string, tag: string, now: number): Promise<PinResult>;
+  releasePins(claims: readonly ClaimWant[], now: number): Promise<boolean[]>;
   /** The live pin of `key`, or null. */
   getPin(key: string, now: number): Promise<Pin | null>;
   /**
