@@ -181,7 +181,7 @@ export async function pinAnswer(pins: PinService, t: Identified, answer: Upstrea
 
 /**
  * A create answered too late for the merchant (timeout, hang-up) still gets its id
- * pinned, and a success re-asserts its claims; a late refusal releases nothing (the
+ * pinned, and a success confirms its claims; a late refusal releases nothing (the
  * merchant was told 504).
  */
 export function pinLateAnswer(pins: PinService, t: Identified, late: UpstreamAnswer, backend: string, claims: readonly Claim[], log: Logger, requestId: string): void {
