@@ -1,35 +1,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
 import { RedisStore } from '../gateway/store/redis.ts';
 import {
-  defaultLayout, liveWindows, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, MAX_BACKEND_CODES, MAX_CLAIM_TOKEN, CLAIM_SPREAD,
+  defaultLayout, packPin, pinSlot, unpackPin, windowExpiresIn, windowKey, MAX_BACKEND_CODES, MAX_CLAIM_TOKEN, CLAIM_SPREAD,
 } from '../gateway/store/pin-layout.ts';
 
 const DAY = 86_400;
 const TTL = 400 * DAY;
 const layout = defaultLayout(TTL);
 const windowOf = (sec: number) => Math.floor(sec / layout.windowSeconds);
-
-test('a 400-day TTL spans 15 windows, so a lookup reads 16 or 17 hashes, newest first and contiguous', () => {
-  assert.equal(layout.windowSeconds, Math.ceil(TTL / 15));
-  const now = 1_780_000_123;
-  const ws = liveWindows(now, TTL, layout);
-  assert.ok(ws.length === 16 || ws.length === 17, `${ws.length} windows`);
-  assert.equal(ws[0], windowOf(now));
-  ws.forEach((w, i) => i > 0 && assert.equal(w, ws[i - 1] - 1));
-});
-
-test('every pin still alive at a moment lies in a window that lookups read then; windows wholly past the TTL are not read', () => {
-  for (let i = 0; i < 2000; i++) {
-    const now = 1_700_000_000 + Math.floor(Math.random() * 1e8);
-    const ws = new Set(liveWindows(now, TTL, layout));
-    const alive = now - Math.floor(Math.random() * TTL); // pinnedAt + TTL > now
-    assert.ok(ws.has(windowOf(alive)), `pin at ${alive} alive at ${now}`);
-    const dead = now - TTL - layout.windowSeconds - Math.floor(Math.random() * TTL);
-    assert.ok(!ws.has(windowOf(dead)));
-  }
-});
 
 test('a window hash lives until the last pin it can hold has expired', () => {
   for (let i = 0; i < 1000; i++) {
@@ -127,4 +108,43 @@ test('in Redis: pins are small fields of listpack-encoded hashes, set-if-absent,
   assert.equal(again.expiresAt, again.pinnedAt + TTL * 1000);
   assert.equal(await store.getPin('t:pay_1', now + TTL * 1000), null);
   assert.equal(await store.getPin('t:pay_unknown', now), null);
+});
+
+test('in Redis: a lookup reads the window ahead and every window a live pin may be in, newest first: 17 or 18 hashes for a 400-day TTL', async () => {
+  assert.equal(store.layout.windowSeconds, Math.ceil(TTL / 15));
+  const probe = new Redis(redis.url);
+  const monitor = await probe.monitor();
+  const read: number[] = [];
+  const marker = `end-${Date.now()}`;
+  const ended = new Promise<void>((resolve) => monitor.on('monitor', (_t: string, args: string[]) => {
+    if (args[0] === 'echo' && args[1] === marker) resolve();
+    else if (args[0].toLowerCase() === 'hget') read.push(Number(/:(\d+)$/.exec(args[1])![1]));
+  }));
+  try {
+    const nowSec = 1_780_000_123;
+    assert.equal(await store.getPin('t:pay_absent', nowSec * 1000), null);
+    await probe.echo(marker);
+    await ended;
+    const windowOf = (sec: number) => Math.floor(sec / store.layout.windowSeconds);
+    assert.ok(read.length === 17 || read.length === 18, `${read.length} windows`);
+    assert.equal(read[0], windowOf(nowSec) + 1);
+    read.forEach((w, i) => i > 0 && assert.equal(w, read[i - 1] - 1));
+    assert.equal(read.at(-1), windowOf(nowSec - TTL), 'the oldest window read may still hold a live pin');
+  } finally {
+    monitor.disconnect();
+    probe.disconnect();
+  }
+});
+
+test('in Redis: every pin still alive at a moment is found then, and none past its TTL', async () => {
+  const now = Date.now();
+  for (let i = 0; i < 200; i++) {
+    const age = Math.floor(Math.random() * TTL) * 1000;
+    const key = `t:aged_${i}`;
+    const pinnedAt = now - age;
+    await store.pinIfAbsent(key, 'legacy', pinnedAt);
+    assert.equal((await store.getPin(key, now))?.backend, 'legacy', `a pin ${age / 1000} s old`);
+    const pinnedAtSec = Math.floor(pinnedAt / 1000) * 1000;
+    assert.equal(await store.getPin(key, pinnedAtSec + TTL * 1000), null);
+  }
 });

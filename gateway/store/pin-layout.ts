@@ -84,39 +84,37 @@ export function pinSlot(key: string, layout: PinLayout): { field: string; bucket
   return { field: digest.subarray(0, 12).toString('base64url'), bucket, home };
 }
 
-/** Window numbers that may hold a live pin at `nowSec`, newest first. */
-export function liveWindows(nowSec: number, ttlSeconds: number, layout: PinLayout): number[] {
-  const newest = Math.floor(nowSec / layout.windowSeconds);
-  const oldest = Math.floor((nowSec - ttlSeconds) / layout.windowSeconds);
-  const out: number[] = [];
-  for (let w = newest; w >= Math.max(0, oldest); w--) out.push(w);
-  return out;
-}
-
 /** Key of one home's hash (see pinSlot) in one window. */
 export function windowKey(prefix: string, home: string, window: number): string {
   return `${prefix}${home}:${window}`;
 }
 
 /**
- * Lua shared by the pin scripts: `findLive(field, from, n)` returns the live
- * pin of `field` among KEYS[from .. from + n - 1] as its hash key, stored
- * value and window, newest window first. Each pin's KEYS: the window after
- * the current one (an instance whose clock runs ahead may already have
- * written there), then the current window, then older ones. ARGV[2..5]:
- * nowSec, ttlSeconds, windowSeconds, window of the first key.
+ * Lua shared by the pin scripts. A script is given one key per pin: the hash
+ * of the window after the current one (an instance whose clock runs ahead may
+ * already have written there). The other windows' hashes share its name up
+ * to the window number, and so its hash tag and slot: the script names them
+ * itself, which keeps each call a few dozen bytes rather than one key per
+ * live window. ARGV[2..5]: nowSec, ttlSeconds, windowSeconds, the window of
+ * the keys given. `findLive(field, i)` returns the live pin of `field` in
+ * the windows of KEYS[i] as its hash key, stored value and window, newest
+ * window first; `windowOf(i, w)` names window `w` of KEYS[i].
  */
 const LIVE = `
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local win = tonumber(ARGV[4])
 local first = tonumber(ARGV[5])
-local function findLive(field, from, n)
-  for i = 0, n - 1 do
-    local key = KEYS[from + i]
+local oldest = math.max(0, math.floor((now - ttl) / win))
+local function windowOf(i, w)
+  return string.match(KEYS[i], '^(.*:)%d+$') .. string.format('%d', w)
+end
+local function findLive(field, i)
+  local base = string.match(KEYS[i], '^(.*:)%d+$')
+  for w = first, oldest, -1 do
+    local key = base .. string.format('%d', w)
     local v = redis.call('HGET', key, field)
     if v then
-      local w = first - i
       local pinnedAt = w * win + math.floor((tonumber(string.match(v, '^%d+')) % 4294967296) / 64)
       if pinnedAt + ttl > now then return key, v, w end
     end
@@ -126,13 +124,13 @@ end
 `;
 
 /**
- * Lua for scripts on one pin: its field is ARGV[1], and its live pin
- * `foundKey`, `foundV` (the stored value) and `foundW` (its window), over
- * every KEYS (see LIVE). The script's own ARGV follow ARGV[5].
+ * Lua for scripts on one pin (KEYS[1]): its field is ARGV[1], and its live
+ * pin `foundKey`, `foundV` (the stored value) and `foundW` (its window) (see
+ * LIVE). The script's own ARGV follow ARGV[5].
  */
 export const FIND_LIVE = `${LIVE}
 local field = ARGV[1]
-local foundKey, foundV, foundW = findLive(field, 1, #KEYS)
+local foundKey, foundV, foundW = findLive(field, 1)
 `;
 
 /**
@@ -143,20 +141,21 @@ local foundKey, foundV, foundW = findLive(field, 1, #KEYS)
 export const PIN_SCRIPT = `${FIND_LIVE}
 if foundV then return {foundV, foundW} end
 if ARGV[6] then
-  redis.call('HSET', KEYS[2], field, ARGV[6])
+  local key = windowOf(1, first - 1)
+  redis.call('HSET', key, field, ARGV[6])
   if ARGV[9] then redis.call('HINCRBY', ARGV[8], ARGV[9], 1) end
-  redis.call('EXPIRE', KEYS[2], ARGV[7])
+  redis.call('EXPIRE', key, ARGV[7])
   return {ARGV[6], first - 1, 1}
 end
 return nil
 `;
 
 /**
- * Lua: a request's claims, all or none (Store.claimPins). Each pin has n KEYS
- * (see LIVE), in claim order. ARGV: n, nowSec, ttlSeconds, windowSeconds,
- * window of the first key, nowMs, backendCode, follow ('1': the first pin's
- * live backend wins), expireInSeconds, the packed time of a new pin, then per
- * pin: field, token, fingerprint ('' for none).
+ * Lua: a request's claims, all or none (Store.claimPins). KEYS: one per pin,
+ * in claim order (see LIVE). ARGV: the pin count, nowSec, ttlSeconds,
+ * windowSeconds, the window of the keys, nowMs, backendCode, follow ('1': the
+ * first pin's live backend wins), expireInSeconds, the packed time of a new
+ * pin, then per pin: field, token, fingerprint ('' for none).
  * A live pin found must not be frozen (until after nowMs), must be on the
  * backend, and must not carry another fingerprint; else nothing is written
  * and the script returns {0, value or false, window, ...} for each pin. Else
@@ -166,15 +165,13 @@ return nil
  */
 export const CLAIMS_SCRIPT = `${LIVE}
 local SHIFT = 4294967296
-local n = tonumber(ARGV[1])
 local nowMs = tonumber(ARGV[6])
 local code = tonumber(ARGV[7])
-local pins = (#ARGV - 10) / 3
 local found = {}
 local refused = false
-for i = 1, pins do
+for i = 1, #KEYS do
   local at = 8 + 3 * i
-  local key, v, w = findLive(ARGV[at], (i - 1) * n + 1, n)
+  local key, v, w = findLive(ARGV[at], i)
   found[i] = {key, v, w}
   if v then
     local vcode = tonumber(string.match(v, '^%d+')) % SHIFT % 64
@@ -185,7 +182,7 @@ for i = 1, pins do
   end
 end
 local out = {refused and 0 or 1}
-for i = 1, pins do
+for i = 1, #KEYS do
   local at = 8 + 3 * i
   local key, v, w = found[i][1], found[i][2], found[i][3]
   if refused then
@@ -198,7 +195,7 @@ for i = 1, pins do
     if v then
       v = string.format('%.0f', tonumber(string.match(v, '^%d+')) % SHIFT + token) .. (string.match(v, '^%d+(!%d+)') or '') .. suffix
     else
-      key, w, created = KEYS[(i - 1) * n + 2], first - 1, 1
+      key, w, created = windowOf(i, first - 1), first - 1, 1
       v = string.format('%.0f', tonumber(ARGV[10]) + code + token) .. suffix
     end
     redis.call('HSET', key, ARGV[at], v)
@@ -212,17 +209,16 @@ return out
 `;
 
 /**
- * Lua: withdraws claims (Store.releasePins). Each pin has n KEYS (see LIVE).
- * ARGV: n, nowSec, ttlSeconds, windowSeconds, window of the first key, then
- * per pin: field, token, fingerprint ('' for none). Deletes each live pin
- * that carries exactly that tag; returns 1 (deleted) or 0 per pin.
+ * Lua: withdraws claims (Store.releasePins). KEYS: one per pin (see LIVE).
+ * ARGV: the pin count, nowSec, ttlSeconds, windowSeconds, the window of the
+ * keys, then per pin: field, token, fingerprint ('' for none). Deletes each
+ * live pin that carries exactly that tag; returns 1 (deleted) or 0 per pin.
  */
 export const RELEASE_SCRIPT = `${LIVE}
-local n = tonumber(ARGV[1])
 local out = {}
-for i = 1, (#ARGV - 5) / 3 do
+for i = 1, #KEYS do
   local at = 3 + 3 * i
-  local key, v = findLive(ARGV[at], (i - 1) * n + 1, n)
+  local key, v = findLive(ARGV[at], i)
   local deleted = 0
   if v and math.floor(tonumber(string.match(v, '^%d+')) / 4294967296) == tonumber(ARGV[at + 1]) and (string.match(v, ':(.*)$') or '') == ARGV[at + 2] then
     redis.call('HDEL', key, ARGV[at])

@@ -12,7 +12,7 @@ import {
   type RulesetMeta, type Store, type StoredRuleset,
 } from './types.ts';
 import calculateSlot from 'cluster-key-slot';
-import { liveWindows, packPin, pinSlot, splitTag, unpackPin, windowExpiresIn, windowKey, CLAIMS_SCRIPT, PIN_SCRIPT, RELEASE_SCRIPT, type PinLayout } from './pin-layout.ts';
+import { packPin, pinSlot, splitTag, unpackPin, windowExpiresIn, windowKey, CLAIMS_SCRIPT, PIN_SCRIPT, RELEASE_SCRIPT, type PinLayout } from './pin-layout.ts';
 import { RedisLink, type RedisStoreOptions } from './redis-link.ts';
 import { countField, countKey, isTransactionKey, sliceOf, sliceSeconds, tally, type BackendPinCount } from './pin-counts.ts';
 import { MOVE_OUTCOMES, MOVE_SCRIPT, type MoveOutcome } from './pin-moves.ts';
@@ -45,16 +45,16 @@ export class RedisStore implements Store {
     await this.#link.redis.ping();
   }
 
-  /** The keys and leading arguments of a pin script call for `key` (see FIND_LIVE in pin-layout.ts). */
+  /** The key and leading arguments of a pin script call for `key` (see LIVE in pin-layout.ts). */
   async #pinCall(key: string, nowMs: number): Promise<{ keys: string[]; args: (string | number)[]; nowSec: number; window: number; bucket: number }> {
     await this.#link.settled();
     const nowSec = Math.floor(nowMs / 1000);
     const { field, bucket, home } = pinSlot(key, this.#link.layout);
-    const windows = liveWindows(nowSec, this.#ttlSec, this.#link.layout);
-    // Read one window ahead too: near a window boundary an instance whose clock is a little
-    // ahead may have pinned this key there already, and a pin must never be set twice.
-    const keys = [windows[0] + 1, ...windows].map((w) => windowKey(this.#p, home, w));
-    return { keys, args: [field, nowSec, this.#ttlSec, this.#link.layout.windowSeconds, windows[0] + 1], nowSec, window: windows[0], bucket };
+    const window = Math.floor(nowSec / this.#link.layout.windowSeconds);
+    // The script reads the windows down from the one after the current one: near a window boundary
+    // an instance whose clock is a little ahead may have pinned this key there already, and a pin
+    // must never be set twice.
+    return { keys: [windowKey(this.#p, home, window + 1)], args: [field, nowSec, this.#ttlSec, this.#link.layout.windowSeconds, window + 1], nowSec, window, bucket };
   }
 
   /** The value to write for a new pin of `backend`, and the expiry of its window's hash. */
@@ -103,7 +103,7 @@ export class RedisStore implements Store {
     if (this.#link.cluster && new Set(calls.map((c) => calculateSlot(c.keys[0]))).size > 1) return null;
     const keys = calls.flatMap((c) => c.keys);
     const perPin = claims.flatMap((c, i) => { const { token, fingerprint } = splitTag(c.tag); return [calls[i].args[0], token, fingerprint]; });
-    return { first: calls[0], keys, lead: [calls[0].keys.length, ...calls[0].args.slice(1)], perPin };
+    return { first: calls[0], keys, lead: [claims.length, ...calls[0].args.slice(1)], perPin };
   }
 
   async claimPins(claims: readonly ClaimWant[], backend: string, follow: boolean, now: number): Promise<ClaimsResult> {
