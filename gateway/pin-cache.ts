@@ -18,7 +18,6 @@
  * ever scans the table. Deleting shifts the following entries of the probe
  * run back (no tombstones), so lookups never slow down with churn.
  */
-import { hash } from 'node:crypto';
 import type { Pin } from './store/types.ts';
 
 const EMPTY = 0;
@@ -29,15 +28,8 @@ const MAX_SWEEP = 64;
 /** Backend codes are one byte. */
 const MAX_BACKENDS = 256;
 
-/**
- * The digest of a pin key: its SHA-256 in hex, of which the cache keys on
- * the first 96 bits (24 hex digits), the bits store/pin-layout.ts's
- * `pinSlot` names a pin by. Hex, not a Buffer: a Buffer per lookup is
- * memory outside the heap, and V8 counts it towards starting major GCs.
- */
-export function pinDigest(key: string): string {
-  return hash('sha256', key, 'hex');
-}
+/** The cache keys on the first 96 bits (24 hex digits) of a pin's digest, the bits the store names a pin by. */
+export { pinDigest } from './store/pin-layout.ts';
 
 /** Word `n` (0-2) of a hex digest. */
 const word = (d: string, n: number) => parseInt(d.substring(n * 8, n * 8 + 8), 16);

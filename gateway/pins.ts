@@ -80,24 +80,15 @@ export class PinService implements PinPort {
     this.#events = opts.events ?? {};
   }
 
-  #lastKey = '';
-  #lastDigest = '';
-
-  /** The key's digest; the last one is kept, since a miss asks for it again to cache what the store said. */
-  #digest(key: string): string {
-    if (key !== this.#lastKey) { this.#lastKey = key; this.#lastDigest = pinDigest(key); }
-    return this.#lastDigest;
-  }
-
   #cached(key: string, now: number): Pin | null {
     if (this.#trustedUntil <= Date.now()) return null;
-    return this.#cache?.get(this.#digest(key), now) ?? null;
+    return this.#cache?.get(pinDigest(key), now) ?? null;
   }
 
   /** Caches a pin read from the store, unless it is frozen or a forget happened since the read began (`generation`). */
   #keep(key: string, pin: Pin, now: number, generation = this.#generation): void {
     if (pin.movingUntil !== undefined || generation !== this.#generation) return;
-    this.#cache?.set(this.#digest(key), { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt, ...(pin.tag === undefined ? {} : { tag: pin.tag }) }, now);
+    this.#cache?.set(pinDigest(key), { backend: pin.backend, pinnedAt: pin.pinnedAt, expiresAt: pin.expiresAt, ...(pin.tag === undefined ? {} : { tag: pin.tag }) }, now);
   }
 
   /**
@@ -121,7 +112,7 @@ export class PinService implements PinPort {
   /** Drops a locally cached pin (a pin that moved); the next request for it asks the store. */
   forget(key: string): void {
     this.#generation++;
-    this.#cache?.delete(this.#digest(key));
+    this.#cache?.delete(pinDigest(key));
   }
 
   /** A pin that can never be released: untagged, or a claim old enough. */
@@ -215,7 +206,7 @@ export class PinService implements PinPort {
     }
     released.forEach((deleted, i) => {
       this.#events.onPinOp?.('release', deleted ? 'released' : 'kept');
-      if (deleted) this.#cache?.delete(this.#digest(claims[i].key));
+      if (deleted) this.#cache?.delete(pinDigest(claims[i].key));
     });
     return released;
   }

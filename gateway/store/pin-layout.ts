@@ -76,12 +76,27 @@ function claimMerchant(key: string): string | undefined {
  * (windowKey), a hash tag first; pins with one home share a Cluster slot.
  */
 export function pinSlot(key: string, layout: PinLayout): { field: string; bucket: number; home: string } {
-  const digest = hash('sha256', key, 'buffer');
-  const bucket = digest.readUInt32BE(12) % layout.buckets;
+  const digest = pinDigest(key);
+  const bucket = parseInt(digest.substring(24, 32), 16) % layout.buckets;
   const merchant = layout.claims === 'merchant' ? claimMerchant(key) : undefined;
   // Merchant ids are [A-Za-z0-9_.-] (data/identify.ts): never a brace that would end the tag.
   const home = merchant === undefined ? `pin:{${bucket}}` : `pin:{m:${merchant}}:${bucket % CLAIM_SPREAD}`;
-  return { field: digest.subarray(0, 12).toString('base64url'), bucket, home };
+  return { field: Buffer.from(digest.substring(0, 24), 'hex').toString('base64url'), bucket, home };
+}
+
+let lastKey = '';
+let lastDigest = '';
+
+/**
+ * The digest of a pin key: its SHA-256 in hex. The first 96 bits name the
+ * pin (its field here, its slot in the instance's pin cache), the next 32 its
+ * bucket. The last one is kept: a cache miss asks for the same key's digest
+ * again on its way to the store. Hex, not a Buffer: a Buffer per lookup is
+ * memory outside the heap, and V8 counts it towards starting major GCs.
+ */
+export function pinDigest(key: string): string {
+  if (key !== lastKey) { lastDigest = hash('sha256', key, 'hex'); lastKey = key; }
+  return lastDigest;
 }
 
 /** Key of one home's hash (see pinSlot) in one window. */
