@@ -51,7 +51,7 @@ export interface LowTail {
 
 /** Stages inside the gateway, and the histogram each is read from. */
 const STAGES: { stage: string; what: string; metric: string; labels?: Record<string, string> }[] = [
-  { stage: 'claim', what: 'one order or idempotency-key pin claim in the store, before forwarding (cutover_store_duration_seconds{command="claim"})', metric: 'cutover_store_duration_seconds', labels: { command: 'claim' } },
+  { stage: 'claim', what: 'the claims of a request in the store (order number and idempotency key, one script call), before forwarding (cutover_store_duration_seconds{command="claim"})', metric: 'cutover_store_duration_seconds', labels: { command: 'claim' } },
   { stage: 'lookup', what: 'one pin lookup that went to the store (a cache miss)', metric: 'cutover_store_duration_seconds', labels: { command: 'lookup' } },
   { stage: 'backend', what: 'forwarding to the backend answer head (cutover_upstream_duration_seconds)', metric: 'cutover_upstream_duration_seconds' },
   { stage: 'pin', what: 'pinning the transaction id the answer names (cutover_store_duration_seconds{command="pin"})', metric: 'cutover_store_duration_seconds', labels: { command: 'pin' } },
