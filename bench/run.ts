@@ -17,7 +17,7 @@
  *   --tail-columns x,y   BENCH_TAIL_COLUMNS     its columns (b,c,cm; add cq, (c) with the access log off, to see what the log costs in the tail)
  *   --tail-rounds N      BENCH_TAIL_ROUNDS      paired rounds at each low rate, order alternating (6)
  *   --tail-seconds N     BENCH_TAIL_SECONDS     measured seconds per run of the low-rate section (7, after 2 s unmeasured)
- *   --heap-seconds N     BENCH_HEAP_SECONDS     steady-rate run of (c) for its heap before/after (60)
+ *   --heap-seconds N     BENCH_HEAP_SECONDS     steady-rate run of (c) for its heap before/after (300: five minutes)
  *   --heap-rate N        BENCH_HEAP_RATE        its rate, req/s (600)
  *   --gc-pins N          BENCH_GC_PINS          pins in the cache for the GC pause section (1000000)
  *   --gc-seconds N       BENCH_GC_SECONDS       request-like work on the full cache, per cache (10)
@@ -96,7 +96,7 @@ function settings() {
     tailColumns: list(values['tail-columns'], 'BENCH_TAIL_COLUMNS'),
     tailRounds: Math.round(num(values['tail-rounds'], 'BENCH_TAIL_ROUNDS', 6)),
     tailSeconds: num(values['tail-seconds'], 'BENCH_TAIL_SECONDS', 7),
-    heapSeconds: num(values['heap-seconds'], 'BENCH_HEAP_SECONDS', 60),
+    heapSeconds: num(values['heap-seconds'], 'BENCH_HEAP_SECONDS', 300),
     heapRate: num(values['heap-rate'], 'BENCH_HEAP_RATE', 600),
     gcPins: Math.round(num(values['gc-pins'], 'BENCH_GC_PINS', 1_000_000)),
     gcSeconds: num(values['gc-seconds'], 'BENCH_GC_SECONDS', 10),
