@@ -46,15 +46,23 @@ test('a v2 follow-up of a v1 payment pinned to legacy is 409 version_mismatch na
   assert.equal((await v1.json()).status, 'TRADE_SUCCESS');
 });
 
-test('a v2 create reusing the order number of a v1 payment pinned to legacy is 409 too, and makes nothing', async () => {
+test('a v2 create reusing the order number of a v1 payment pinned to legacy is 409 too, and makes nothing, its key pin included', async () => {
   const p = await createV1();
-  const dup = await fetch(`${stack.gw.url}/api/v2/payments`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-409', 'idempotency-key': orderId('k') },
-    body: JSON.stringify({ merchantOrderId: p.order, amount: { value: 1234, currency: 'CNY' }, description: 'again' }),
+  const key = orderId('k');
+  const v2create = (order: string) => fetch(`${stack.gw.url}/api/v2/payments`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-merchant-id': 'M-409', 'idempotency-key': key },
+    body: JSON.stringify({ merchantOrderId: order, amount: { value: 1234, currency: 'CNY' }, description: 'again' }),
   });
+  const dup = await v2create(p.order);
   assert.equal(dup.status, 409);
   assert.equal((await dup.json()).error, 'version_mismatch');
   assert.equal(stack.backends.next.state.store.findByOrder('M-409', p.order), undefined);
+  // The key was claimed with the order's backend in the same call; the refusal took it back,
+  // so the merchant's corrected create with that key is not refused as a key used on legacy.
+  const fresh = orderId('mm');
+  const fixed = await v2create(fresh);
+  assert.equal(fixed.status, 201, await fixed.clone().text());
+  assert.equal(fixed.headers.get('x-cutover-backend'), 'next');
 });
 
 test('a v1 payment pinned to next answers v2 follow-ups, since next speaks both', async () => {
